@@ -1,0 +1,170 @@
+//! `quarry index rebuild|stats`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use anyhow::{Context, bail};
+use quarry_crawler::DataLayout;
+use quarry_indexer::{IndexLayout, RebuildOptions, RebuildProgress, RebuildStats, rebuild};
+use quarry_pagestore::PageStore;
+use serde::Serialize;
+
+use crate::config::{Config, IndexConfig};
+use crate::progress::Progress;
+
+/// Build and inspect index generations.
+#[derive(Debug, clap::Subcommand)]
+pub enum IndexCommand {
+    /// Build a new index generation from the whole page store of DIR and switch to it
+    /// atomically. Servers pick it up without restarting.
+    Rebuild {
+        /// Data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+    /// Show the size of the current index and of the page store.
+    Stats {
+        /// Data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Opens the page store of `data`, failing clearly when there is none.
+pub fn open_store(data: &Path) -> anyhow::Result<PageStore> {
+    let pages = DataLayout::new(data).pages();
+    if !pages.is_dir() {
+        bail!(
+            "no page store in {}: run `quarry crawl --data {}` first",
+            pages.display(),
+            data.display()
+        );
+    }
+    PageStore::open(&pages).with_context(|| format!("opening page store {}", pages.display()))
+}
+
+/// Rebuilds the index of `data` with a progress line.
+pub async fn rebuild_with_progress(
+    data: &Path,
+    config: &IndexConfig,
+) -> anyhow::Result<RebuildStats> {
+    let store = open_store(data)?;
+    let progress_counters = Arc::new(RebuildProgress::default());
+    let options = RebuildOptions {
+        threads: config.threads,
+        writer_memory_bytes: config.writer_memory_mib << 20,
+        progress: Some(progress_counters.clone()),
+    };
+    let watched = progress_counters.clone();
+    let progress = Progress::start(move |elapsed| {
+        let records = watched.records_read.load(Ordering::Relaxed);
+        format!(
+            "index: {records} records read · {} documents · {:.0} records/s",
+            watched.documents_added.load(Ordering::Relaxed),
+            records as f64 / elapsed.as_secs_f64().max(0.001)
+        )
+    });
+    let index_dir = DataLayout::new(data).index();
+    let result = tokio::task::spawn_blocking(move || rebuild(&store, &index_dir, &options)).await;
+    progress.finish().await;
+    let stats = result.context("index build task failed")??;
+    Ok(stats)
+}
+
+/// Text summary of a rebuild.
+pub fn summary(stats: &RebuildStats) -> String {
+    format!(
+        "built {} in {:.1} s: {} documents from {} records ({:.0} docs/s); index {:.1} MiB for {:.1} MiB of HTML ({:.0}%)",
+        stats.generation,
+        stats.elapsed.as_secs_f64(),
+        stats.documents,
+        stats.records_read,
+        stats.documents as f64 / stats.elapsed.as_secs_f64().max(0.001),
+        mib(stats.index_bytes),
+        mib(stats.raw_html_bytes),
+        percent(stats.index_bytes, stats.raw_html_bytes),
+    )
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
+    }
+}
+
+#[derive(Serialize)]
+struct StatsOutput {
+    generation: String,
+    documents: u64,
+    index_bytes: u64,
+    raw_html_bytes: u64,
+    index_to_raw_ratio: f64,
+    page_store_bytes: u64,
+    page_store_segments: usize,
+    built_at_unix: u64,
+}
+
+/// `quarry index …`.
+pub async fn run(command: IndexCommand, config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        IndexCommand::Rebuild { data } => {
+            let stats = rebuild_with_progress(&data, &config.index).await?;
+            println!("{}", summary(&stats));
+        }
+        IndexCommand::Stats { data, json } => {
+            let layout = IndexLayout::new(&DataLayout::new(&data).index());
+            let index = layout
+                .stats()
+                .with_context(|| format!("reading the index of {}", data.display()))?;
+            let store = open_store(&data)?;
+            let output = StatsOutput {
+                generation: index.generation.to_string(),
+                documents: index.documents,
+                index_bytes: index.index_bytes,
+                raw_html_bytes: index.raw_html_bytes,
+                index_to_raw_ratio: index.index_to_raw_ratio,
+                page_store_bytes: store.total_bytes()?,
+                page_store_segments: store.segments()?.len(),
+                built_at_unix: index.built_at_unix,
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&output)?);
+            } else {
+                println!("generation        {}", output.generation);
+                println!("documents         {}", output.documents);
+                println!(
+                    "index bytes       {} ({:.1} MiB)",
+                    output.index_bytes,
+                    mib(output.index_bytes)
+                );
+                println!(
+                    "raw HTML bytes    {} ({:.1} MiB)",
+                    output.raw_html_bytes,
+                    mib(output.raw_html_bytes)
+                );
+                println!(
+                    "index / raw HTML  {:.1}%",
+                    100.0 * output.index_to_raw_ratio
+                );
+                println!(
+                    "page store bytes  {} ({:.1} MiB in {} segments)",
+                    output.page_store_bytes,
+                    mib(output.page_store_bytes),
+                    output.page_store_segments
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

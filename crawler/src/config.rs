@@ -1,0 +1,94 @@
+//! Crawl settings. Every default is documented on its field and comes from `Default`.
+
+use serde::{Deserialize, Serialize};
+
+/// Which discovered URLs the crawl follows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Only URLs on the hosts of the seeds (any scheme or port). The default.
+    #[default]
+    SeedHosts,
+    /// Any host.
+    Any,
+}
+
+/// Settings of a crawl (`[crawl]` in `quarry.toml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CrawlConfig {
+    /// Stop after this many pages are stored (across restarts). Default: no limit.
+    pub max_pages: Option<u64>,
+    /// Links further than this many hops from a seed are not followed. Default 16.
+    pub max_depth: u32,
+    /// Minimum delay between two requests to the same host, in ms. robots.txt
+    /// `Crawl-delay` can raise it. Default 1000.
+    pub min_host_delay_ms: u64,
+    /// Largest `Crawl-delay` honoured, in ms (longer ones are capped). Default 30000.
+    pub max_crawl_delay_ms: u64,
+    /// Concurrent connections per host. Default 1.
+    pub max_connections_per_host: usize,
+    /// Concurrent fetches over all hosts. Default 64.
+    pub max_concurrent_fetches: usize,
+    /// Time limit of one fetch (connect, headers and body), in ms. Default 30000.
+    pub request_timeout_ms: u64,
+    /// Time limit for establishing a connection, in ms. Default 10000.
+    pub connect_timeout_ms: u64,
+    /// Bodies larger than this are not stored (the fetch is cut off). Default 10 MiB.
+    pub max_body_bytes: u64,
+    /// robots.txt bodies are read up to this size. Default 500 KiB.
+    pub max_robots_bytes: u64,
+    /// Redirect hops followed from one URL. Default 5.
+    pub max_redirects: u32,
+    /// How long a fetched robots.txt is trusted, in seconds. Default 86400 (24 h).
+    pub robots_ttl_secs: u64,
+    /// The User-Agent product token, also matched against robots.txt groups. Default
+    /// `QuarryBot`.
+    pub user_agent_token: String,
+    /// A URL or e-mail where site owners can reach the crawl's operator; sent in the
+    /// User-Agent. Default empty (set it for any crawl of sites you do not own).
+    pub contact: String,
+    /// Fetch from private, loopback and link-local addresses. Off by default: a crawler
+    /// on the open web must not be steered into the operator's own network.
+    pub allow_private_addresses: bool,
+    /// Which discovered links are followed. Default `seed_hosts`.
+    pub scope: Scope,
+    /// Page-store segments roll over at this size, in bytes. Default 128 MiB.
+    pub segment_max_bytes: u64,
+}
+
+impl Default for CrawlConfig {
+    fn default() -> Self {
+        CrawlConfig {
+            max_pages: None,
+            max_depth: 16,
+            min_host_delay_ms: 1000,
+            max_crawl_delay_ms: 30_000,
+            max_connections_per_host: 1,
+            max_concurrent_fetches: 64,
+            request_timeout_ms: 30_000,
+            connect_timeout_ms: 10_000,
+            max_body_bytes: 10 << 20,
+            max_robots_bytes: 500 << 10,
+            max_redirects: 5,
+            robots_ttl_secs: 86_400,
+            user_agent_token: "QuarryBot".to_string(),
+            contact: String::new(),
+            allow_private_addresses: false,
+            scope: Scope::SeedHosts,
+            segment_max_bytes: 128 << 20,
+        }
+    }
+}
+
+impl CrawlConfig {
+    /// The full User-Agent header value.
+    pub fn user_agent(&self) -> String {
+        let version = env!("CARGO_PKG_VERSION");
+        if self.contact.is_empty() {
+            format!("{}/{version}", self.user_agent_token)
+        } else {
+            format!("{}/{version} (+{})", self.user_agent_token, self.contact)
+        }
+    }
+}

@@ -1,0 +1,656 @@
+//! The crawl loop: one scheduler task owns the frontier and the page-store writer; fetches
+//! run as tasks, at most `max_concurrent_fetches` at once and within per-host politeness.
+//!
+//! Outcomes are committed in batches (group commit): the page store is synced first, then
+//! the frontier transaction that removes the completed URLs from their queues. A crash
+//! between the two only means those URLs are fetched again on restart; a crash before the
+//! sync loses nothing that was acknowledged.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use quarry_pagestore::{PageRecord, PageStore, SegmentWriter, StoreError, WriterOptions, charset};
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use crate::canonical::CanonicalUrl;
+use crate::config::{CrawlConfig, Scope};
+use crate::extract::{PageLinks, extract_links};
+use crate::fetch::{FetchError, Fetched, Fetcher, PageResponse, RobotsResponse, build_fetcher};
+use crate::frontier::{Completion, Frontier, FrontierError, NewUrl, QueuedUrl, UrlState};
+use crate::politeness::{Hosts, RobotsState};
+use crate::robots::Robots;
+use crate::stats::{CrawlCounters, CrawlStats};
+
+/// Commit at least this often while work completes.
+const COMMIT_INTERVAL: Duration = Duration::from_millis(250);
+/// Commit when this many outcomes are pending.
+const COMMIT_BATCH: usize = 256;
+/// After a failed robots.txt fetch (5xx, network), wait this long before trying again.
+const ROBOTS_RETRY_DELAY: Duration = Duration::from_secs(10);
+/// After this many failed robots.txt fetches in a row, the host is treated as disallowed
+/// (RFC 9309 §2.3.1.4) until the next retry.
+const ROBOTS_MAX_FAILURES: u32 = 2;
+/// How long a host stays fully disallowed after robots.txt kept failing.
+const ROBOTS_UNAVAILABLE_TTL: Duration = Duration::from_secs(600);
+/// Robots-denied URLs skipped in one go before yielding to other hosts.
+const MAX_DENIED_PER_DISPATCH: usize = 256;
+
+/// Errors that stop a crawl. Fetch failures never do: they are outcomes.
+#[derive(Debug, thiserror::Error)]
+pub enum CrawlError {
+    /// The frontier database failed.
+    #[error("frontier failed")]
+    Frontier(#[from] FrontierError),
+    /// The page store failed.
+    #[error("page store failed")]
+    Store(#[from] StoreError),
+    /// The HTTP client could not be built.
+    #[error("building the HTTP client failed")]
+    Client(#[source] FetchError),
+    /// The data directory could not be created.
+    #[error("data directory {path}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A fetch task panicked.
+    #[error("a fetch task panicked")]
+    TaskPanicked,
+}
+
+/// Paths inside a data directory.
+#[derive(Debug, Clone)]
+pub struct DataLayout {
+    /// The data directory.
+    pub root: PathBuf,
+}
+
+impl DataLayout {
+    /// The layout of `root`.
+    pub fn new(root: &Path) -> DataLayout {
+        DataLayout {
+            root: root.to_path_buf(),
+        }
+    }
+    /// `DATA/frontier.redb`: the frontier database.
+    pub fn frontier(&self) -> PathBuf {
+        self.root.join("frontier.redb")
+    }
+    /// `DATA/pages/`: the page store.
+    pub fn pages(&self) -> PathBuf {
+        self.root.join("pages")
+    }
+    /// `DATA/index/`: index generations.
+    pub fn index(&self) -> PathBuf {
+        self.root.join("index")
+    }
+}
+
+/// What a fetch task hands back to the scheduler.
+enum JobOutput {
+    Robots {
+        host: String,
+        response: RobotsResponse,
+    },
+    Page {
+        entry: QueuedUrl,
+        result: Box<Result<PageResponse, FetchError>>,
+        links: PageLinks,
+    },
+}
+
+/// A crawl over one data directory.
+pub struct Crawler {
+    config: CrawlConfig,
+    frontier: Frontier,
+    store: PageStore,
+    fetcher: Arc<Fetcher>,
+    counters: Arc<CrawlCounters>,
+}
+
+impl std::fmt::Debug for Crawler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Crawler")
+            .field("frontier", &self.frontier)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Crawler {
+    /// Opens the crawl state in `data_dir` (created if missing). A crawl that was stopped
+    /// or killed resumes where its last commit left it.
+    ///
+    /// # Errors
+    /// When the directory, frontier or page store cannot be opened.
+    pub fn open(data_dir: &Path, config: CrawlConfig) -> Result<Crawler, CrawlError> {
+        let layout = DataLayout::new(data_dir);
+        std::fs::create_dir_all(data_dir).map_err(|source| CrawlError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let frontier = Frontier::open(&layout.frontier())?;
+        let store = PageStore::open(&layout.pages())?;
+        let fetcher = build_fetcher(&config).map_err(CrawlError::Client)?;
+        Ok(Crawler {
+            config,
+            frontier,
+            store,
+            fetcher,
+            counters: Arc::new(CrawlCounters::default()),
+        })
+    }
+
+    /// Queues seed URLs (depth 0) and adds their hosts to the scope. Seeds seen before
+    /// are not queued again. Returns how many were new.
+    ///
+    /// # Errors
+    /// [`CrawlError::Frontier`].
+    pub fn add_seeds(&self, seeds: &[CanonicalUrl]) -> Result<u64, CrawlError> {
+        self.frontier
+            .add_scope_hosts(seeds.iter().map(CanonicalUrl::host))?;
+        let before = self.frontier.stats()?.seen;
+        let urls: Vec<NewUrl> = seeds
+            .iter()
+            .map(|url| NewUrl {
+                url: url.clone(),
+                depth: 0,
+                redirects: 0,
+            })
+            .collect();
+        self.frontier.enqueue(&urls)?;
+        Ok(self.frontier.stats()?.seen - before)
+    }
+
+    /// Live counters, for progress output.
+    pub fn counters(&self) -> Arc<CrawlCounters> {
+        self.counters.clone()
+    }
+
+    /// The frontier (read-only use: statistics).
+    pub fn frontier(&self) -> &Frontier {
+        &self.frontier
+    }
+
+    /// Crawls until the frontier is empty, the page limit is reached, or `shutdown`
+    /// completes (then in-flight fetches are abandoned and stay queued for the next run).
+    ///
+    /// # Errors
+    /// Frontier or page-store failures; fetch failures are counted, not returned.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<CrawlStats, CrawlError> {
+        let started = Instant::now();
+        let writer = self.store.writer(WriterOptions {
+            segment_max_bytes: self.config.segment_max_bytes,
+        })?;
+        if let Some(recovery) = writer.recovery() {
+            warn!(
+                ?recovery,
+                "page store had a torn tail after a crash; it was cut"
+            );
+        }
+        let frontier_stats = self.frontier.stats()?;
+        self.counters
+            .queued
+            .store(frontier_stats.queued, Ordering::Relaxed);
+        let mut run = Run {
+            crawler: &self,
+            writer,
+            hosts: Hosts::new(),
+            jobs: JoinSet::new(),
+            pending: Vec::new(),
+            scope: self.frontier.scope_hosts()?,
+            stored_total: frontier_stats.stored_pages,
+            pages_in_flight: 0,
+            last_commit: Instant::now(),
+        };
+        for host in self.frontier.hosts_with_work()? {
+            run.hosts.schedule(&host, run.base_delay());
+        }
+        info!(
+            queued = frontier_stats.queued,
+            stored = frontier_stats.stored_pages,
+            "crawl started"
+        );
+        let interrupted = run.drive(shutdown).await?;
+        let mut stats = self.counters.snapshot(started.elapsed());
+        stats.queued = self.frontier.stats()?.queued;
+        stats.interrupted = interrupted && stats.queued > 0;
+        info!(
+            stored = stats.stored,
+            queued = stats.queued,
+            "crawl finished"
+        );
+        Ok(stats)
+    }
+}
+
+/// The state of one run of the loop.
+struct Run<'a> {
+    crawler: &'a Crawler,
+    writer: SegmentWriter,
+    hosts: Hosts,
+    jobs: JoinSet<JobOutput>,
+    pending: Vec<Completion>,
+    scope: HashSet<String>,
+    stored_total: u64,
+    pages_in_flight: u64,
+    last_commit: Instant,
+}
+
+impl Run<'_> {
+    fn config(&self) -> &CrawlConfig {
+        &self.crawler.config
+    }
+
+    fn base_delay(&self) -> Duration {
+        Duration::from_millis(self.config().min_host_delay_ms)
+    }
+
+    fn max_connections(&self) -> usize {
+        self.config().max_connections_per_host.max(1)
+    }
+
+    fn limit_reached(&self) -> bool {
+        self.config()
+            .max_pages
+            .is_some_and(|max| self.stored_total + self.pages_in_flight >= max)
+    }
+
+    fn in_scope(&self, url: &CanonicalUrl) -> bool {
+        match self.config().scope {
+            Scope::Any => true,
+            Scope::SeedHosts => self.scope.contains(url.host()),
+        }
+    }
+
+    /// The loop. Returns whether it stopped because of `shutdown`.
+    async fn drive(&mut self, shutdown: impl Future<Output = ()>) -> Result<bool, CrawlError> {
+        tokio::pin!(shutdown);
+        let mut stopping = false;
+        let max_jobs = self.config().max_concurrent_fetches.max(1);
+        loop {
+            if !stopping {
+                let now = Instant::now();
+                while self.jobs.len() < max_jobs && !self.limit_reached() {
+                    let Some(host) = self.hosts.pop_ready(now) else {
+                        break;
+                    };
+                    self.dispatch(&host, now)?;
+                }
+            }
+            let commit_due = !self.pending.is_empty()
+                && (stopping
+                    || self.jobs.is_empty()
+                    || self.pending.len() >= COMMIT_BATCH
+                    || self.last_commit.elapsed() >= COMMIT_INTERVAL);
+            if commit_due {
+                self.commit()?;
+                continue;
+            }
+            let dispatching = !stopping && !self.limit_reached();
+            if self.jobs.is_empty() && (!dispatching || self.hosts.is_idle()) {
+                break;
+            }
+            let mut wake = if dispatching && self.jobs.len() < max_jobs {
+                self.hosts.next_wakeup()
+            } else {
+                None
+            };
+            if !self.pending.is_empty() {
+                let due = self.last_commit + COMMIT_INTERVAL;
+                wake = Some(wake.map_or(due, |w| w.min(due)));
+            }
+            let sleep_until = wake.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                () = &mut shutdown, if !stopping => {
+                    info!(in_flight = self.jobs.len(), "stopping: in-flight fetches stay queued for the next run");
+                    stopping = true;
+                    self.jobs.abort_all();
+                }
+                Some(joined) = self.jobs.join_next(), if !self.jobs.is_empty() => match joined {
+                    Ok(output) => self.on_output(output)?,
+                    Err(error) if error.is_cancelled() => {}
+                    Err(_) => return Err(CrawlError::TaskPanicked),
+                },
+                () = tokio::time::sleep_until(sleep_until.into()), if wake.is_some() => {}
+            }
+        }
+        self.commit()?;
+        self.writer.sync()?;
+        Ok(stopping)
+    }
+
+    /// Makes pending outcomes durable: page store first, then the frontier.
+    fn commit(&mut self) -> Result<(), CrawlError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.writer.sync()?;
+        let hosts_with_work = self.crawler.frontier.complete(&self.pending)?;
+        for done in self.pending.drain(..) {
+            self.hosts.release(&done.host_key, done.seq);
+        }
+        let delay = self.base_delay();
+        for host in hosts_with_work {
+            self.hosts.schedule(&host, delay);
+        }
+        let queued = self.crawler.frontier.stats()?.queued;
+        self.crawler
+            .counters
+            .queued
+            .store(queued, Ordering::Relaxed);
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+
+    /// Starts the next fetch for `host`, if its robots.txt and connection limit allow.
+    fn dispatch(&mut self, host: &str, now: Instant) -> Result<(), CrawlError> {
+        let delay = self.base_delay();
+        let max_connections = self.max_connections();
+        let state = self.hosts.state(host, delay);
+        if state.in_flight >= max_connections {
+            return Ok(()); // rescheduled when a fetch of this host completes
+        }
+        let robots = match &state.robots {
+            RobotsState::Ready { robots, expires } if *expires > now => robots.clone(),
+            RobotsState::Fetching => return Ok(()),
+            RobotsState::Unavailable { retry_at } if *retry_at > now => {
+                state.next_allowed = state.next_allowed.max(*retry_at);
+                self.hosts.schedule(host, delay);
+                return Ok(());
+            }
+            _ => {
+                let Some(entry) = self.crawler.frontier.next_for_host(host, &state.taken)? else {
+                    return Ok(());
+                };
+                state.robots = RobotsState::Fetching;
+                state.in_flight += 1;
+                state.next_allowed = now + state.delay;
+                let fetcher = self.crawler.fetcher.clone();
+                let host = host.to_string();
+                self.jobs.spawn(async move {
+                    let response = fetcher.fetch_robots(entry.url.as_url()).await;
+                    JobOutput::Robots { host, response }
+                });
+                return Ok(());
+            }
+        };
+        let token = self.crawler.config.user_agent_token.clone();
+        for _ in 0..MAX_DENIED_PER_DISPATCH {
+            let state = self.hosts.state(host, delay);
+            let Some(entry) = self.crawler.frontier.next_for_host(host, &state.taken)? else {
+                return Ok(());
+            };
+            state.taken.insert(entry.seq);
+            if !robots.is_allowed(&token, entry.url.as_str()) {
+                debug!(url = %entry.url, "disallowed by robots.txt");
+                CrawlCounters::bump(&self.crawler.counters.robots_denied);
+                self.pending.push(Completion {
+                    host_key: entry.host_key.clone(),
+                    seq: entry.seq,
+                    url: entry.url.to_string(),
+                    state: UrlState::Skipped,
+                    discovered: Vec::new(),
+                });
+                continue;
+            }
+            state.in_flight += 1;
+            state.next_allowed = now + state.delay;
+            let more_connections = state.in_flight < max_connections;
+            self.pages_in_flight += 1;
+            self.crawler
+                .counters
+                .in_flight
+                .fetch_add(1, Ordering::Relaxed);
+            let fetcher = self.crawler.fetcher.clone();
+            self.jobs.spawn(fetch_page_job(fetcher, entry));
+            if more_connections {
+                self.hosts.schedule(host, delay);
+            }
+            return Ok(());
+        }
+        self.hosts.schedule(host, delay);
+        Ok(())
+    }
+
+    fn on_output(&mut self, output: JobOutput) -> Result<(), CrawlError> {
+        match output {
+            JobOutput::Robots { host, response } => {
+                self.on_robots(&host, response);
+                Ok(())
+            }
+            JobOutput::Page {
+                entry,
+                result,
+                links,
+            } => self.on_page(entry, *result, links),
+        }
+    }
+
+    fn on_robots(&mut self, host: &str, response: RobotsResponse) {
+        let now = Instant::now();
+        let base = self.base_delay();
+        let ttl = Duration::from_secs(self.config().robots_ttl_secs);
+        let max_crawl_delay = Duration::from_millis(self.config().max_crawl_delay_ms);
+        let token = self.config().user_agent_token.clone();
+        let state = self.hosts.state(host, base);
+        state.in_flight = state.in_flight.saturating_sub(1);
+        let ready = |robots: Robots, expires| RobotsState::Ready {
+            robots: Arc::new(robots),
+            expires,
+        };
+        state.robots = match response {
+            RobotsResponse::Found(body) => {
+                state.robots_failures = 0;
+                ready(Robots::parse(&body), now + ttl)
+            }
+            RobotsResponse::Missing => {
+                state.robots_failures = 0;
+                ready(Robots::allow_all(), now + ttl)
+            }
+            RobotsResponse::Unavailable(reason) => {
+                state.robots_failures += 1;
+                warn!(host, %reason, failures = state.robots_failures, "robots.txt unavailable");
+                if state.robots_failures >= ROBOTS_MAX_FAILURES {
+                    ready(Robots::disallow_all(), now + ROBOTS_UNAVAILABLE_TTL)
+                } else {
+                    let retry_at = now + ROBOTS_RETRY_DELAY;
+                    state.next_allowed = state.next_allowed.max(retry_at);
+                    RobotsState::Unavailable { retry_at }
+                }
+            }
+        };
+        if let RobotsState::Ready { robots, .. } = &state.robots {
+            let crawl_delay = robots
+                .crawl_delay(&token)
+                .unwrap_or_default()
+                .min(max_crawl_delay);
+            state.delay = base.max(crawl_delay);
+        }
+        state.next_allowed = state.next_allowed.max(now + state.delay);
+        self.hosts.schedule(host, base);
+    }
+
+    fn on_page(
+        &mut self,
+        entry: QueuedUrl,
+        result: Result<PageResponse, FetchError>,
+        links: PageLinks,
+    ) -> Result<(), CrawlError> {
+        let counters = self.crawler.counters.clone();
+        counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.pages_in_flight = self.pages_in_flight.saturating_sub(1);
+        let mut discovered = Vec::new();
+        let state = match result {
+            Ok(PageResponse::Html(fetched)) => {
+                let directives = RobotsTag::from_headers(&fetched, &self.config().user_agent_token);
+                let noindex = directives.noindex || links.meta_noindex;
+                let nofollow = directives.nofollow || links.meta_nofollow;
+                if !nofollow && entry.depth < self.config().max_depth {
+                    discovered = links
+                        .follow
+                        .into_iter()
+                        .filter(|url| self.in_scope(url))
+                        .map(|url| NewUrl {
+                            url,
+                            depth: entry.depth + 1,
+                            redirects: 0,
+                        })
+                        .collect();
+                }
+                if noindex {
+                    CrawlCounters::bump(&counters.noindex);
+                    UrlState::Skipped
+                } else {
+                    let bytes = fetched.body.len() as u64;
+                    self.writer.append(&page_record(fetched))?;
+                    counters.stored_bytes.fetch_add(bytes, Ordering::Relaxed);
+                    CrawlCounters::bump(&counters.stored);
+                    self.stored_total += 1;
+                    UrlState::Stored
+                }
+            }
+            Ok(PageResponse::Redirect { fetched, location }) => {
+                self.writer.append(&page_record(fetched))?;
+                CrawlCounters::bump(&counters.redirected);
+                let target =
+                    location.and_then(|loc| CanonicalUrl::resolve(entry.url.as_url(), &loc));
+                if let Some(target) = target {
+                    if entry.redirects + 1 > self.config().max_redirects {
+                        CrawlCounters::bump(&counters.too_many_redirects);
+                    } else if self.in_scope(&target) {
+                        discovered.push(NewUrl {
+                            url: target,
+                            depth: entry.depth,
+                            redirects: entry.redirects + 1,
+                        });
+                    }
+                }
+                UrlState::Redirected
+            }
+            Ok(PageResponse::NotHtml { content_type, .. }) => {
+                debug!(url = %entry.url, content_type, "not HTML; skipped");
+                CrawlCounters::bump(&counters.not_html);
+                UrlState::Skipped
+            }
+            Ok(PageResponse::Status(fetched)) => {
+                debug!(url = %entry.url, status = fetched.status, "HTTP error status");
+                self.writer.append(&page_record(fetched))?;
+                CrawlCounters::bump(&counters.http_errors);
+                UrlState::Failed
+            }
+            Err(FetchError::TooLarge { limit_bytes }) => {
+                debug!(url = %entry.url, limit_bytes, "body too large; skipped");
+                CrawlCounters::bump(&counters.too_large);
+                UrlState::Skipped
+            }
+            Err(FetchError::AddressRefused { address }) => {
+                warn!(url = %entry.url, %address, "refused non-public address");
+                CrawlCounters::bump(&counters.refused_addresses);
+                UrlState::Skipped
+            }
+            Err(error) => {
+                warn!(url = %entry.url, %error, "fetch failed");
+                CrawlCounters::bump(&counters.network_errors);
+                UrlState::Failed
+            }
+        };
+        self.pending.push(Completion {
+            host_key: entry.host_key.clone(),
+            seq: entry.seq,
+            url: entry.url.to_string(),
+            state,
+            discovered,
+        });
+        let now = Instant::now();
+        let delay = self.base_delay();
+        let host_state = self.hosts.state(&entry.host_key, delay);
+        host_state.in_flight = host_state.in_flight.saturating_sub(1);
+        host_state.next_allowed = host_state.next_allowed.max(now + host_state.delay);
+        self.hosts.schedule(&entry.host_key, delay);
+        Ok(())
+    }
+}
+
+/// `X-Robots-Tag` directives addressed to us (or to every robot).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct RobotsTag {
+    noindex: bool,
+    nofollow: bool,
+}
+
+impl RobotsTag {
+    fn from_headers(fetched: &Fetched, token: &str) -> RobotsTag {
+        let mut tag = RobotsTag::default();
+        for (name, value) in &fetched.headers {
+            if !name.eq_ignore_ascii_case("x-robots-tag") {
+                continue;
+            }
+            let mut directives = value.as_str();
+            if let Some((agent, rest)) = value.split_once(':') {
+                let agent = agent.trim();
+                if !agent.contains(',') && !agent.contains(' ') {
+                    if !agent.eq_ignore_ascii_case(token) && agent != "*" {
+                        continue;
+                    }
+                    directives = rest;
+                }
+            }
+            for directive in directives.split(',').map(|d| d.trim().to_ascii_lowercase()) {
+                match directive.as_str() {
+                    "noindex" => tag.noindex = true,
+                    "nofollow" => tag.nofollow = true,
+                    "none" => {
+                        tag.noindex = true;
+                        tag.nofollow = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        tag
+    }
+}
+
+/// Fetches one page and, for HTML, extracts its links off the async workers.
+async fn fetch_page_job(fetcher: Arc<Fetcher>, entry: QueuedUrl) -> JobOutput {
+    let result = fetcher.fetch_page(&entry.url).await;
+    let mut links = PageLinks::default();
+    if let Ok(PageResponse::Html(fetched)) = &result {
+        let body = fetched.body.clone();
+        let content_type = fetched.header("content-type").map(str::to_string);
+        let base = entry.url.as_url().clone();
+        links = tokio::task::spawn_blocking(move || {
+            let decoded = charset::decode_html(&body, content_type.as_deref());
+            extract_links(&decoded.text, &base)
+        })
+        .await
+        .unwrap_or_default();
+    }
+    JobOutput::Page {
+        entry,
+        result: Box::new(result),
+        links,
+    }
+}
+
+/// The page-store record of a response. The body was content-decoded and de-chunked by
+/// the client; the page store renames the headers that no longer describe it.
+fn page_record(fetched: Fetched) -> PageRecord {
+    PageRecord {
+        url: fetched.url.to_string(),
+        fetched_at: SystemTime::now(),
+        status: fetched.status,
+        headers: fetched.headers,
+        body: fetched.body,
+        ip: fetched.ip,
+        request_headers: fetched.request_headers,
+    }
+}

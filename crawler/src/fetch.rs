@@ -1,0 +1,383 @@
+//! Fetching one URL over HTTP(S): no automatic redirects (the crawl records and schedules
+//! them), a time limit per fetch, a body size cap enforced while streaming, HTML only.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION, USER_AGENT};
+use url::Url;
+
+use crate::address::{AddressRefused, GuardedResolver, is_public};
+use crate::canonical::CanonicalUrl;
+use crate::config::CrawlConfig;
+
+const ACCEPT_HTML: &str = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1";
+
+/// Why a fetch produced no HTTP response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// The fetch ran past its time limit.
+    #[error("timed out after {limit_ms} ms")]
+    Timeout {
+        /// The limit.
+        limit_ms: u64,
+    },
+    /// The host resolves to (or is) an address the guard refuses.
+    #[error("refused non-public address {address}")]
+    AddressRefused {
+        /// The refused address.
+        address: IpAddr,
+    },
+    /// DNS resolution or the TCP/TLS connection failed.
+    #[error("connection failed: {reason}")]
+    Connect {
+        /// The cause, as the HTTP client described it.
+        reason: String,
+    },
+    /// The body is larger than the configured cap.
+    #[error("body larger than {limit_bytes} bytes")]
+    TooLarge {
+        /// The cap.
+        limit_bytes: u64,
+    },
+    /// The connection broke or the body could not be decoded.
+    #[error("reading the body failed: {reason}")]
+    Body {
+        /// The cause.
+        reason: String,
+    },
+    /// Any other failure of the request.
+    #[error("request failed: {reason}")]
+    Request {
+        /// The cause.
+        reason: String,
+    },
+}
+
+impl FetchError {
+    fn from_reqwest(error: &reqwest::Error, limit_ms: u64) -> FetchError {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(cause) = source {
+            if let Some(refused) = cause.downcast_ref::<AddressRefused>() {
+                return FetchError::AddressRefused {
+                    address: refused.address,
+                };
+            }
+            source = cause.source();
+        }
+        let reason = error_chain(error);
+        if error.is_timeout() {
+            FetchError::Timeout { limit_ms }
+        } else if error.is_connect() {
+            FetchError::Connect { reason }
+        } else if error.is_body() || error.is_decode() {
+            FetchError::Body { reason }
+        } else {
+            FetchError::Request { reason }
+        }
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// An HTTP response as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    /// The URL requested.
+    pub url: CanonicalUrl,
+    /// HTTP status code.
+    pub status: u16,
+    /// Response headers in order (values decoded lossily).
+    pub headers: Vec<(String, String)>,
+    /// Request headers sent.
+    pub request_headers: Vec<(String, String)>,
+    /// The body (content-decoded); empty for redirects and errors.
+    pub body: Vec<u8>,
+    /// The address connected to.
+    pub ip: Option<IpAddr>,
+    /// Time from request start to end of body.
+    pub elapsed: Duration,
+}
+
+impl Fetched {
+    /// First header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// What fetching a page URL gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageResponse {
+    /// A 2xx HTML page with its body.
+    Html(Fetched),
+    /// A 2xx response that is not HTML; the body was not read.
+    NotHtml {
+        /// The response (without body).
+        fetched: Fetched,
+        /// Its content type.
+        content_type: String,
+    },
+    /// A 3xx response; `location` is the raw `Location` header if any.
+    Redirect {
+        /// The response (without body).
+        fetched: Fetched,
+        /// The `Location` header.
+        location: Option<String>,
+    },
+    /// Any other status (4xx, 5xx, 1xx, 304 …); the body was not read.
+    Status(Fetched),
+}
+
+/// What fetching robots.txt gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RobotsResponse {
+    /// 2xx: the body (capped).
+    Found(Vec<u8>),
+    /// 4xx: no robots.txt, everything is allowed.
+    Missing,
+    /// 5xx or network failure: the host is unavailable for now.
+    Unavailable(String),
+}
+
+/// Whether a `Content-Type` value is HTML.
+pub fn is_html_type(content_type: &str) -> bool {
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    mime.eq_ignore_ascii_case("text/html") || mime.eq_ignore_ascii_case("application/xhtml+xml")
+}
+
+/// The HTTP client of a crawl.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    user_agent: String,
+    timeout_ms: u64,
+    max_body_bytes: u64,
+    max_robots_bytes: u64,
+    max_redirects: u32,
+    allow_private: bool,
+}
+
+/// Builds the HTTP client.
+///
+/// # Errors
+/// When the TLS backend cannot be initialised.
+pub fn build_fetcher(config: &CrawlConfig) -> Result<Arc<Fetcher>, FetchError> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_millis(config.request_timeout_ms))
+        .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+        .dns_resolver(GuardedResolver::new(config.allow_private_addresses))
+        .pool_max_idle_per_host(config.max_connections_per_host.max(1))
+        .no_proxy()
+        .build()
+        .map_err(|error| FetchError::Request {
+            reason: error_chain(&error),
+        })?;
+    Ok(Arc::new(Fetcher {
+        client,
+        user_agent: config.user_agent(),
+        timeout_ms: config.request_timeout_ms,
+        max_body_bytes: config.max_body_bytes,
+        max_robots_bytes: config.max_robots_bytes,
+        max_redirects: config.max_redirects,
+        allow_private: config.allow_private_addresses,
+    }))
+}
+
+fn headers_of(map: &HeaderMap) -> Vec<(String, String)> {
+    map.iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+impl Fetcher {
+    /// Refuses IP-literal hosts outside the policy (host names are checked on resolution).
+    fn check_literal(&self, url: &Url) -> Result<(), FetchError> {
+        let ip = match url.host() {
+            Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
+            Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
+            _ => return Ok(()),
+        };
+        if self.allow_private || is_public(ip) {
+            Ok(())
+        } else {
+            Err(FetchError::AddressRefused { address: ip })
+        }
+    }
+
+    fn request_headers(&self, url: &Url) -> Vec<(String, String)> {
+        let host = match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str().unwrap_or("")),
+            None => url.host_str().unwrap_or("").to_string(),
+        };
+        vec![
+            ("Host".to_string(), host),
+            ("User-Agent".to_string(), self.user_agent.clone()),
+            ("Accept".to_string(), ACCEPT_HTML.to_string()),
+            ("Accept-Encoding".to_string(), "gzip".to_string()),
+        ]
+    }
+
+    async fn send(&self, url: &Url) -> Result<reqwest::Response, FetchError> {
+        self.check_literal(url)?;
+        self.client
+            .get(url.clone())
+            .header(USER_AGENT, &self.user_agent)
+            .header(ACCEPT, ACCEPT_HTML)
+            .send()
+            .await
+            .map_err(|error| FetchError::from_reqwest(&error, self.timeout_ms))
+    }
+
+    /// Reads the body, failing as soon as it exceeds `limit` bytes.
+    async fn read_body(
+        &self,
+        response: &mut reqwest::Response,
+        limit: u64,
+    ) -> Result<Vec<u8>, FetchError> {
+        let declared = response
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limit) {
+            return Err(FetchError::TooLarge { limit_bytes: limit });
+        }
+        let mut body = Vec::with_capacity(declared.unwrap_or(16 * 1024).min(limit) as usize);
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| FetchError::from_reqwest(&error, self.timeout_ms))?
+        {
+            if body.len() as u64 + chunk.len() as u64 > limit {
+                return Err(FetchError::TooLarge { limit_bytes: limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// Fetches a page URL once (no redirect following).
+    ///
+    /// # Errors
+    /// [`FetchError`] when no complete response was received.
+    pub async fn fetch_page(&self, url: &CanonicalUrl) -> Result<PageResponse, FetchError> {
+        let started = Instant::now();
+        let mut response = self.send(url.as_url()).await?;
+        let status = response.status().as_u16();
+        let mut fetched = Fetched {
+            url: url.clone(),
+            status,
+            headers: headers_of(response.headers()),
+            request_headers: self.request_headers(url.as_url()),
+            body: Vec::new(),
+            ip: response.remote_addr().map(|addr| addr.ip()),
+            elapsed: Duration::ZERO,
+        };
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let page = match status {
+            200..=299 => match content_type {
+                Some(content_type) if !is_html_type(&content_type) => PageResponse::NotHtml {
+                    fetched,
+                    content_type,
+                },
+                _ => {
+                    fetched.body = self.read_body(&mut response, self.max_body_bytes).await?;
+                    PageResponse::Html(fetched)
+                }
+            },
+            300..=399 if status != 304 => {
+                let location = response
+                    .headers()
+                    .get(LOCATION)
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                PageResponse::Redirect { fetched, location }
+            }
+            _ => PageResponse::Status(fetched),
+        };
+        Ok(match page {
+            PageResponse::Html(mut f) => {
+                f.elapsed = started.elapsed();
+                PageResponse::Html(f)
+            }
+            other => other,
+        })
+    }
+
+    /// Fetches `/robots.txt` of `origin`, following up to `max_redirects` redirects.
+    pub async fn fetch_robots(&self, origin: &Url) -> RobotsResponse {
+        let Ok(mut url) = origin.join("/robots.txt") else {
+            return RobotsResponse::Missing;
+        };
+        for _ in 0..=self.max_redirects {
+            let mut response = match self.send(&url).await {
+                Ok(response) => response,
+                Err(error) => return RobotsResponse::Unavailable(error.to_string()),
+            };
+            let status = response.status();
+            if status.is_redirection() {
+                let next = response
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|location| url.join(location).ok());
+                match next {
+                    Some(next) => {
+                        url = next;
+                        continue;
+                    }
+                    None => return RobotsResponse::Missing,
+                }
+            }
+            if status.is_success() {
+                // Google reads the first 500 KiB and ignores the rest; so do we.
+                let mut body = Vec::new();
+                loop {
+                    match response.chunk().await {
+                        Ok(Some(chunk)) => {
+                            body.extend_from_slice(&chunk);
+                            if body.len() as u64 >= self.max_robots_bytes {
+                                body.truncate(self.max_robots_bytes as usize);
+                                break;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(error) => {
+                            let error = FetchError::from_reqwest(&error, self.timeout_ms);
+                            return RobotsResponse::Unavailable(error.to_string());
+                        }
+                    }
+                }
+                return RobotsResponse::Found(body);
+            }
+            if status.is_client_error() {
+                return RobotsResponse::Missing;
+            }
+            return RobotsResponse::Unavailable(format!("HTTP {}", status.as_u16()));
+        }
+        // Too many redirects: RFC 9309 says treat as unavailable (4xx-like after 5 hops).
+        RobotsResponse::Missing
+    }
+}

@@ -1,0 +1,269 @@
+//! Text extraction: from an HTML page to the title, headings and visible body text that
+//! are indexed.
+//!
+//! Boilerplate that is structurally marked as such (`script`, `style`, `nav`, `footer`,
+//! hidden elements, …) stays out of the body. Block-level elements separate words, so
+//! `<p>one</p><p>two</p>` never becomes `onetwo`.
+
+use scraper::{Html, Node};
+
+/// The body text is cut at this many characters: beyond it a page is almost certainly
+/// generated junk, and the index should not grow without bound on one document.
+pub const MAX_BODY_CHARS: usize = 500_000;
+
+/// What the indexer keeps of one HTML page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtractedPage {
+    /// The `<title>`, else the first `h1`, whitespace-collapsed; may be empty.
+    pub title: String,
+    /// The text of `h1`–`h3` elements, one heading per line.
+    pub headings: String,
+    /// The visible body text, whitespace-collapsed, at most [`MAX_BODY_CHARS`] characters.
+    pub body: String,
+}
+
+/// Elements whose whole subtree is never indexed as body text.
+const SKIPPED: &[&str] = &[
+    "head", "script", "style", "noscript", "template", "nav", "footer", "svg", "math", "iframe",
+    "object", "embed", "select", "button", "canvas", "audio", "video",
+];
+
+/// Elements that separate words.
+const BLOCKS: &[&str] = &[
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "br",
+    "dd",
+    "details",
+    "dialog",
+    "div",
+    "dl",
+    "dt",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "main",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "summary",
+    "table",
+    "td",
+    "th",
+    "tr",
+    "ul",
+    "option",
+    "caption",
+    "tbody",
+    "thead",
+    "tfoot",
+    "img",
+    "input",
+    "label",
+];
+
+/// Whether a response with this `Content-Type` (and body) is an HTML page. Without a
+/// content type, the first bytes are sniffed for an HTML start.
+pub fn is_html(content_type: Option<&str>, body: &[u8]) -> bool {
+    match content_type {
+        Some(value) => {
+            let mime = value.split(';').next().unwrap_or("").trim();
+            mime.eq_ignore_ascii_case("text/html")
+                || mime.eq_ignore_ascii_case("application/xhtml+xml")
+        }
+        None => {
+            let head = &body[..body.len().min(512)];
+            let head = String::from_utf8_lossy(head).to_ascii_lowercase();
+            let head = head.trim_start_matches('\u{feff}').trim_start();
+            head.starts_with("<!doctype html") || head.starts_with("<html")
+        }
+    }
+}
+
+fn is_hidden(element: &scraper::node::Element) -> bool {
+    element.attr("hidden").is_some()
+        || element
+            .attr("aria-hidden")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        || element
+            .attr("role")
+            .is_some_and(|v| v.eq_ignore_ascii_case("navigation"))
+}
+
+/// Appends `text` to `out` with runs of whitespace collapsed to one space.
+fn push_collapsed(out: &mut String, text: &str, limit: usize) {
+    for word in text.split_whitespace() {
+        if out.len() >= limit {
+            return;
+        }
+        if !out.is_empty() && !out.ends_with(' ') && !out.ends_with('\n') {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    // Keep the separation that trailing whitespace implied for the next text node.
+    if text.ends_with(char::is_whitespace) && !out.is_empty() && !out.ends_with(' ') {
+        out.push(' ');
+    }
+}
+
+fn cut_at_char_boundary(text: &mut String, max_chars: usize) {
+    if let Some((index, _)) = text.char_indices().nth(max_chars) {
+        text.truncate(index);
+    }
+}
+
+/// Extracts title, headings and body text from an HTML document. Never panics: any input
+/// is parsed the way a browser would.
+pub fn extract_page(html: &str) -> ExtractedPage {
+    let document = Html::parse_document(html);
+    let mut title = String::new();
+    let mut first_h1 = String::new();
+    let mut headings = String::new();
+    let mut body = String::new();
+    // Byte budget for the body; characters are cut exactly at the end.
+    let body_limit = MAX_BODY_CHARS * 4;
+
+    let mut skip_depth = 0usize;
+    let mut title_depth = 0usize;
+    let mut heading_depth = 0usize;
+    let mut heading = String::new();
+    let mut h1_open = false;
+
+    for edge in document.tree.root().traverse() {
+        match edge {
+            ego_tree::iter::Edge::Open(node) => match node.value() {
+                Node::Element(element) => {
+                    let name = element.name();
+                    if name == "title" {
+                        title_depth += 1;
+                    }
+                    if skip_depth > 0 || SKIPPED.contains(&name) || is_hidden(element) {
+                        skip_depth += 1;
+                        continue;
+                    }
+                    if matches!(name, "h1" | "h2" | "h3") {
+                        heading_depth += 1;
+                        h1_open = h1_open || name == "h1";
+                    }
+                    if BLOCKS.contains(&name) && !body.is_empty() && !body.ends_with(' ') {
+                        body.push(' ');
+                    }
+                }
+                Node::Text(text) => {
+                    if title_depth > 0 && title.len() < 1024 {
+                        push_collapsed(&mut title, text, 1024);
+                    }
+                    if skip_depth == 0 {
+                        push_collapsed(&mut body, text, body_limit);
+                        if heading_depth > 0 {
+                            push_collapsed(&mut heading, text, 4096);
+                        }
+                    }
+                }
+                _ => {}
+            },
+            ego_tree::iter::Edge::Close(node) => {
+                if let Node::Element(element) = node.value() {
+                    let name = element.name();
+                    if name == "title" {
+                        title_depth = title_depth.saturating_sub(1);
+                    }
+                    if skip_depth > 0 {
+                        skip_depth -= 1;
+                        continue;
+                    }
+                    if matches!(name, "h1" | "h2" | "h3") {
+                        heading_depth = heading_depth.saturating_sub(1);
+                        if heading_depth == 0 {
+                            let text = heading.trim();
+                            if h1_open && first_h1.is_empty() {
+                                first_h1 = text.to_string();
+                            }
+                            if !text.is_empty() && headings.len() < 64 * 1024 {
+                                headings.push_str(text);
+                                headings.push('\n');
+                            }
+                            heading.clear();
+                            h1_open = false;
+                        }
+                    }
+                    if BLOCKS.contains(&name) && !body.is_empty() && !body.ends_with(' ') {
+                        body.push(' ');
+                    }
+                }
+            }
+        }
+    }
+
+    let mut title = title.trim().to_string();
+    if title.is_empty() {
+        title = first_h1;
+    }
+    let mut body = body.trim().to_string();
+    cut_at_char_boundary(&mut body, MAX_BODY_CHARS);
+    ExtractedPage {
+        title,
+        headings: headings.trim_end().to_string(),
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_title_headings_and_visible_text() {
+        let page = extract_page(
+            "<html><head><title> The  Title </title><style>p{}</style></head>\
+             <body><nav><a href=/>Home</a></nav><h1>Main <em>heading</em></h1>\
+             <p>First paragraph.</p><p>Second</p><script>var x = 1;</script>\
+             <div hidden>secret</div><h2>Sub</h2><footer>Copyright</footer></body></html>",
+        );
+        assert_eq!(page.title, "The Title");
+        assert_eq!(page.headings, "Main heading\nSub");
+        assert_eq!(page.body, "Main heading First paragraph. Second Sub");
+    }
+
+    #[test]
+    fn title_falls_back_to_first_h1() {
+        let page = extract_page("<body><h2>Two</h2><h1>One</h1></body>");
+        assert_eq!(page.title, "One");
+    }
+
+    #[test]
+    fn block_elements_separate_words() {
+        let page = extract_page("<p>one</p><p>two</p><ul><li>a</li><li>b</li></ul>x<br>y");
+        assert_eq!(page.body, "one two a b x y");
+    }
+
+    #[test]
+    fn body_is_capped_on_a_char_boundary() {
+        let html = format!("<p>{}</p>", "é ".repeat(MAX_BODY_CHARS));
+        let page = extract_page(&html);
+        assert!(page.body.chars().count() <= MAX_BODY_CHARS);
+    }
+
+    #[test]
+    fn html_detection() {
+        assert!(is_html(Some("text/html; charset=utf-8"), b""));
+        assert!(is_html(Some("Application/XHTML+XML"), b""));
+        assert!(!is_html(Some("application/pdf"), b"<html>"));
+        assert!(is_html(None, b"  <!DOCTYPE html><html>"));
+        assert!(!is_html(None, b"%PDF-1.4"));
+    }
+}

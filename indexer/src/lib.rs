@@ -1,0 +1,34 @@
+//! Quarry's indexer: turns the page store into compact on-disk tantivy indexes.
+//!
+//! The indexer reads the page store (see `quarry-pagestore`) from the start, extracts the
+//! text of every HTML page, keeps one document per URL (the latest fetch wins) and writes a
+//! new **generation**: a directory `index/gen-NNNNNN/` holding a tantivy index and a
+//! `generation.json` summary. When the generation is complete, the `index/CURRENT` pointer
+//! is switched atomically (write a temporary file, fsync, rename); readers that opened the
+//! previous generation keep using it until they reload.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use quarry_indexer::{rebuild, RebuildOptions};
+//! use quarry_pagestore::PageStore;
+//!
+//! let store = PageStore::open("data/pages".as_ref())?;
+//! let stats = rebuild(&store, "data/index".as_ref(), &RebuildOptions::default())?;
+//! println!("{} documents in {}", stats.documents, stats.generation);
+//! # Ok(())
+//! # }
+//! ```
+
+mod analyzer;
+mod build;
+mod document;
+mod error;
+mod generation;
+mod schema;
+
+pub use analyzer::{ANALYZER_EN, register_analyzers};
+pub use build::{RebuildOptions, RebuildProgress, RebuildStats, rebuild};
+pub use document::{ExtractedPage, MAX_BODY_CHARS, extract_page, is_html};
+pub use error::IndexError;
+pub use generation::{Generation, GenerationId, GenerationMeta, IndexLayout, IndexStats};
+pub use schema::{Fields, build_schema};

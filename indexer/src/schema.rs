@@ -1,0 +1,75 @@
+//! The tantivy schema of a Quarry index.
+
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
+};
+
+use crate::analyzer::ANALYZER_EN;
+use crate::error::IndexError;
+
+/// The fields of a Quarry document.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields {
+    /// Canonical URL of the page; untokenized, stored. One document per URL.
+    pub url: Field,
+    /// Host name of the URL (lower case); untokenized, stored, fast.
+    pub host: Field,
+    /// `<title>` text (or the first heading); analyzed with positions, stored.
+    pub title: Field,
+    /// `h1`–`h3` text; analyzed with positions.
+    pub headings: Field,
+    /// Visible body text without boilerplate; analyzed with positions, stored (compressed)
+    /// for snippets.
+    pub body: Field,
+    /// When the page was fetched; stored, fast.
+    pub fetched_at: Field,
+}
+
+fn text(stored: bool) -> TextOptions {
+    let indexing = TextFieldIndexing::default()
+        .set_tokenizer(ANALYZER_EN)
+        .set_index_option(IndexRecordOption::WithFreqsAndPositions);
+    let options = TextOptions::default().set_indexing_options(indexing);
+    if stored {
+        options.set_stored()
+    } else {
+        options
+    }
+}
+
+/// Builds the schema and returns it with its fields.
+pub fn build_schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let fields = Fields {
+        url: builder.add_text_field("url", STRING | STORED),
+        host: builder.add_text_field("host", STRING | STORED | FAST),
+        title: builder.add_text_field("title", text(true)),
+        headings: builder.add_text_field("headings", text(false)),
+        body: builder.add_text_field("body", text(true)),
+        fetched_at: builder.add_date_field("fetched_at", INDEXED | STORED | FAST),
+    };
+    (builder.build(), fields)
+}
+
+impl Fields {
+    /// Looks the fields up by name in the schema of an existing index.
+    ///
+    /// # Errors
+    /// [`IndexError::SchemaMismatch`] when a field is missing: the index was built by an
+    /// incompatible version and must be rebuilt.
+    pub fn from_schema(schema: &Schema) -> Result<Fields, IndexError> {
+        let get = |name: &'static str| {
+            schema
+                .get_field(name)
+                .map_err(|_| IndexError::SchemaMismatch { field: name })
+        };
+        Ok(Fields {
+            url: get("url")?,
+            host: get("host")?,
+            title: get("title")?,
+            headings: get("headings")?,
+            body: get("body")?,
+            fetched_at: get("fetched_at")?,
+        })
+    }
+}

@@ -1,0 +1,154 @@
+//! Per-consumer checkpoints: `DIR/checkpoints/NAME.json`, replaced atomically.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::StoreError;
+use crate::record::RecordPosition;
+
+/// The directory holding checkpoint files, inside the store directory.
+const CHECKPOINT_DIR: &str = "checkpoints";
+
+/// The longest consumer name.
+const MAX_CONSUMER_LEN: usize = 64;
+
+/// What a checkpoint file holds.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckpointFile {
+    /// The consumer the checkpoint belongs to (for people reading the file).
+    consumer: String,
+    /// Where the consumer resumes.
+    position: RecordPosition,
+}
+
+fn checkpoint_path(dir: &Path, consumer: &str) -> Result<PathBuf, StoreError> {
+    let valid = !consumer.is_empty()
+        && consumer.len() <= MAX_CONSUMER_LEN
+        && !consumer.starts_with('.')
+        && consumer
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !valid {
+        return Err(StoreError::InvalidConsumer {
+            name: consumer.to_owned(),
+        });
+    }
+    Ok(dir.join(CHECKPOINT_DIR).join(format!("{consumer}.json")))
+}
+
+/// The position `consumer` saved last, if any.
+pub(crate) fn load(dir: &Path, consumer: &str) -> Result<Option<RecordPosition>, StoreError> {
+    let path = checkpoint_path(dir, consumer)?;
+    let text = match fs::read(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::io(path, e)),
+    };
+    let file: CheckpointFile =
+        serde_json::from_slice(&text).map_err(|source| StoreError::Checkpoint { path, source })?;
+    Ok(Some(file.position))
+}
+
+/// Replaces `consumer`'s checkpoint with `position`: write a temp file, fsync it, rename it
+/// over the old one, fsync the directory.
+pub(crate) fn save(dir: &Path, consumer: &str, position: RecordPosition) -> Result<(), StoreError> {
+    let path = checkpoint_path(dir, consumer)?;
+    let checkpoints = dir.join(CHECKPOINT_DIR);
+    if !checkpoints.is_dir() {
+        fs::create_dir_all(&checkpoints).map_err(|e| StoreError::io(&checkpoints, e))?;
+        // The new directory's own entry must be durable too.
+        sync_dir(dir)?;
+    }
+    let json = serde_json::to_vec_pretty(&CheckpointFile {
+        consumer: consumer.to_owned(),
+        position,
+    })
+    .map_err(|source| StoreError::Checkpoint {
+        path: path.clone(),
+        source,
+    })?;
+    // A unique temp name, so concurrent savers never write into each other's file.
+    let temp = checkpoints.join(format!(".{consumer}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temp)
+        .and_then(|mut file| {
+            file.write_all(&json)?;
+            file.sync_all()
+        });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&temp);
+        return Err(StoreError::io(temp, e));
+    }
+    if let Err(e) = fs::rename(&temp, &path) {
+        let _ = fs::remove_file(&temp);
+        return Err(StoreError::io(path, e));
+    }
+    sync_dir(&checkpoints)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::SegmentId;
+
+    #[test]
+    fn checkpoints_round_trip_and_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(load(dir.path(), "indexer").unwrap(), None);
+        let first = RecordPosition {
+            segment: SegmentId(3),
+            offset: 12_345,
+        };
+        save(dir.path(), "indexer", first).unwrap();
+        assert_eq!(load(dir.path(), "indexer").unwrap(), Some(first));
+        let second = RecordPosition {
+            segment: SegmentId(4),
+            offset: 0,
+        };
+        save(dir.path(), "indexer", second).unwrap();
+        save(dir.path(), "other.v2", first).unwrap();
+        assert_eq!(load(dir.path(), "indexer").unwrap(), Some(second));
+        assert_eq!(load(dir.path(), "other.v2").unwrap(), Some(first));
+        let names: Vec<String> = fs::read_dir(dir.path().join(CHECKPOINT_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "no temp files left: {names:?}");
+        let text = fs::read_to_string(dir.path().join("checkpoints/indexer.json")).unwrap();
+        assert!(text.contains("\"segment\": 4"), "{text}");
+    }
+
+    #[test]
+    fn bad_names_and_bad_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let position = RecordPosition {
+            segment: SegmentId(1),
+            offset: 0,
+        };
+        for name in ["", "../x", "a/b", ".hidden", "sp ace", &"x".repeat(65)] {
+            assert!(
+                matches!(
+                    save(dir.path(), name, position),
+                    Err(StoreError::InvalidConsumer { .. })
+                ),
+                "{name:?}"
+            );
+        }
+        fs::create_dir_all(dir.path().join(CHECKPOINT_DIR)).unwrap();
+        fs::write(dir.path().join("checkpoints/broken.json"), b"{nope").unwrap();
+        assert!(matches!(
+            load(dir.path(), "broken"),
+            Err(StoreError::Checkpoint { .. })
+        ));
+    }
+}

@@ -1,0 +1,258 @@
+//! The search engine: one open generation at a time, reloaded when `CURRENT` changes.
+
+use std::path::Path;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Instant;
+
+use quarry_indexer::{ANALYZER_EN, Generation, GenerationId, IndexLayout};
+use tantivy::collector::Count;
+use tantivy::schema::Value;
+use tantivy::{IndexReader, ReloadPolicy, TantivyDocument};
+use tracing::info;
+
+use crate::error::SearchError;
+use crate::paging::{Cursor, TopAfter};
+use crate::query;
+use crate::rank::build_query;
+use crate::snippet::Snippets;
+
+/// Largest number of hits per page.
+pub const MAX_LIMIT: usize = 100;
+
+/// A validated search request.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    query: String,
+    limit: usize,
+    cursor: Option<Cursor>,
+}
+
+impl SearchRequest {
+    /// Validates a request: `limit` in `1..=MAX_LIMIT`, a well-formed cursor.
+    ///
+    /// # Errors
+    /// [`SearchError::BadLimit`], [`SearchError::BadCursor`].
+    pub fn new(
+        query: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<SearchRequest, SearchError> {
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(SearchError::BadLimit {
+                max: MAX_LIMIT,
+                got: limit.to_string(),
+            });
+        }
+        let cursor = cursor
+            .filter(|text| !text.is_empty())
+            .map(Cursor::decode)
+            .transpose()?;
+        Ok(SearchRequest {
+            query: query.to_string(),
+            limit,
+            cursor,
+        })
+    }
+}
+
+/// One result.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Hit {
+    /// The page's URL.
+    pub url: String,
+    /// The page's title (its URL when it has none).
+    pub title: String,
+    /// HTML: the best matching passage, escaped, matches in `<mark>`.
+    pub snippet: String,
+    /// Relevance score (higher is better); comparable within one generation.
+    pub score: f32,
+    /// Host of the URL.
+    pub host: String,
+}
+
+/// The answer to a search.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SearchResponse {
+    /// The query as received.
+    pub query: String,
+    /// Number of matching documents.
+    pub total: u64,
+    /// `"eq"`: `total` is exact.
+    pub total_relation: String,
+    /// Time spent answering, in milliseconds.
+    pub took_ms: f64,
+    /// The hits of this page, best first.
+    pub hits: Vec<Hit>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+    /// The index generation that answered.
+    pub generation: String,
+}
+
+struct Loaded {
+    generation: Generation,
+    reader: IndexReader,
+}
+
+/// Answers searches from the current generation of an index directory.
+pub struct SearchEngine {
+    layout: IndexLayout,
+    loaded: RwLock<Arc<Loaded>>,
+}
+
+impl std::fmt::Debug for SearchEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchEngine")
+            .field("dir", &self.layout.dir())
+            .field("generation", &self.generation())
+            .finish()
+    }
+}
+
+fn load(layout: &IndexLayout, id: Option<GenerationId>) -> Result<Loaded, SearchError> {
+    let generation = match id {
+        Some(id) => Generation::open(layout, id)?,
+        None => Generation::open_current(layout)?,
+    };
+    let reader = generation
+        .index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()?;
+    Ok(Loaded { generation, reader })
+}
+
+impl SearchEngine {
+    /// Opens the current generation of the index in `index_dir`.
+    ///
+    /// # Errors
+    /// [`SearchError::Index`] (with `NoGeneration` if nothing was built yet).
+    pub fn open(index_dir: &Path) -> Result<SearchEngine, SearchError> {
+        let layout = IndexLayout::new(index_dir);
+        let loaded = load(&layout, None)?;
+        Ok(SearchEngine {
+            layout,
+            loaded: RwLock::new(Arc::new(loaded)),
+        })
+    }
+
+    fn current(&self) -> Arc<Loaded> {
+        self.loaded
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The generation being served.
+    pub fn generation(&self) -> GenerationId {
+        self.current().generation.id
+    }
+
+    /// Number of documents in the served generation.
+    pub fn documents(&self) -> u64 {
+        self.current().reader.searcher().num_docs()
+    }
+
+    /// Switches to the generation `CURRENT` names if it changed. Searches already running
+    /// finish on the generation they started with.
+    ///
+    /// # Errors
+    /// When the new generation cannot be opened; the old one keeps serving.
+    pub fn reload_if_changed(&self) -> Result<bool, SearchError> {
+        let Some(id) = self.layout.current()? else {
+            return Ok(false);
+        };
+        if id == self.generation() {
+            return Ok(false);
+        }
+        let loaded = load(&self.layout, Some(id))?;
+        *self.loaded.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(loaded);
+        info!(generation = %id, "switched to new index generation");
+        Ok(true)
+    }
+
+    /// Runs a search. Blocking: call it from a blocking thread pool in async code.
+    ///
+    /// # Errors
+    /// [`SearchError::Query`] for unusable queries, [`SearchError::StaleCursor`] for a
+    /// cursor of another generation, index errors.
+    pub fn search(&self, request: &SearchRequest) -> Result<SearchResponse, SearchError> {
+        let started = Instant::now();
+        let loaded = self.current();
+        let generation = &loaded.generation;
+        let parsed = query::parse(&request.query)?;
+        let after = match request.cursor {
+            Some(cursor) if cursor.generation != generation.id.0 => {
+                return Err(SearchError::StaleCursor);
+            }
+            Some(cursor) => Some(cursor.last),
+            None => None,
+        };
+        let mut analyzer = generation
+            .index
+            .tokenizers()
+            .get(ANALYZER_EN)
+            .ok_or_else(|| {
+                SearchError::Tantivy(tantivy::TantivyError::SchemaError(format!(
+                    "analyzer {ANALYZER_EN} is not registered"
+                )))
+            })?;
+        let fields = generation.fields;
+        let mut response = SearchResponse {
+            query: request.query.clone(),
+            total: 0,
+            total_relation: "eq".to_string(),
+            took_ms: 0.0,
+            hits: Vec::new(),
+            next_cursor: None,
+            generation: generation.id.to_string(),
+        };
+        let Some(tantivy_query) = build_query(&parsed, &fields, &mut analyzer) else {
+            response.took_ms = elapsed_ms(started);
+            return Ok(response);
+        };
+        let searcher = loaded.reader.searcher();
+        // One more than asked tells whether a next page exists.
+        let collector = (TopAfter::new(request.limit + 1, after), Count);
+        let (keys, total) = searcher.search(tantivy_query.as_ref(), &collector)?;
+        let snippets = Snippets::new(&searcher, tantivy_query.as_ref(), fields.body);
+        for key in keys.iter().take(request.limit) {
+            let document: TantivyDocument = searcher.doc(key.address)?;
+            let text = |field| {
+                document
+                    .get_first(field)
+                    .and_then(|value| value.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let url = text(fields.url);
+            let title = match text(fields.title) {
+                title if title.is_empty() => url.clone(),
+                title => title,
+            };
+            response.hits.push(Hit {
+                snippet: snippets.for_document(&document),
+                host: text(fields.host),
+                score: key.score,
+                title,
+                url,
+            });
+        }
+        if keys.len() > request.limit
+            && let Some(last) = keys.get(request.limit - 1)
+        {
+            let cursor = Cursor {
+                generation: generation.id.0,
+                last: *last,
+            };
+            response.next_cursor = Some(cursor.encode());
+        }
+        response.total = total as u64;
+        response.took_ms = elapsed_ms(started);
+        Ok(response)
+    }
+}
+
+fn elapsed_ms(started: Instant) -> f64 {
+    (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,147 @@
+//! The HTML search page: server-rendered, no JavaScript needed.
+
+use super::ApiError;
+use crate::SearchResponse;
+use crate::snippet::escape_html;
+
+/// What the page shows.
+pub enum Page<'a> {
+    /// Just the search form.
+    Empty,
+    /// Results for a query.
+    Results {
+        /// The query.
+        q: &'a str,
+        /// The answer.
+        response: &'a SearchResponse,
+    },
+    /// An error for a query.
+    Error {
+        /// The query.
+        q: &'a str,
+        /// What went wrong.
+        error: &'a ApiError,
+    },
+}
+
+impl<'a> Page<'a> {
+    /// The form alone.
+    pub fn empty() -> Page<'a> {
+        Page::Empty
+    }
+    /// Results.
+    pub fn results(q: &'a str, response: &'a SearchResponse) -> Page<'a> {
+        Page::Results { q, response }
+    }
+    /// An error.
+    pub fn error(q: &'a str, error: &'a ApiError) -> Page<'a> {
+        Page::Error { q, error }
+    }
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#222}\
+form{display:flex;gap:.5rem;margin-bottom:1.5rem}input[type=search]{flex:1;font-size:1.1rem;padding:.4rem}\
+button{font-size:1rem;padding:.4rem .9rem}.meta{color:#666;font-size:.9rem}.hit{margin:1.2rem 0}\
+.hit a.title{font-size:1.15rem;text-decoration:none}.hit a.title:hover{text-decoration:underline}\
+.url{color:#1a7f37;font-size:.85rem;word-break:break-all}.snippet{margin:.25rem 0;line-height:1.4}\
+mark{background:#fff3a3}.error{color:#b00020}.next{display:inline-block;margin:1rem 0}";
+
+/// Encodes a query-string component.
+fn encode_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char);
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// Renders the whole page.
+pub fn render(page: &Page<'_>) -> String {
+    let q = match page {
+        Page::Empty => "",
+        Page::Results { q, .. } | Page::Error { q, .. } => q,
+    };
+    let mut html = String::with_capacity(8 * 1024);
+    html.push_str("<!doctype html><html lang=en><head><meta charset=utf-8>");
+    html.push_str("<meta name=viewport content=\"width=device-width,initial-scale=1\">");
+    if q.is_empty() {
+        html.push_str("<title>Quarry search</title>");
+    } else {
+        html.push_str(&format!(
+            "<title>{} — Quarry search</title>",
+            escape_html(q)
+        ));
+    }
+    html.push_str(&format!("<style>{STYLE}</style></head><body>"));
+    html.push_str("<h1><a href=\"/\" style=\"color:inherit;text-decoration:none\">Quarry</a></h1>");
+    html.push_str(&format!(
+        "<form action=\"/\" method=get role=search><input type=search name=q value=\"{}\" \
+         aria-label=\"Search\" autofocus><button type=submit>Search</button></form>",
+        escape_html(q)
+    ));
+    match page {
+        Page::Empty => {}
+        Page::Error { error, .. } => {
+            html.push_str(&format!(
+                "<p class=error>{} <span class=meta>({})</span></p>",
+                escape_html(error.message()),
+                error.code().as_str()
+            ));
+        }
+        Page::Results { q, response } => {
+            html.push_str(&format!(
+                "<p class=meta>{} result{} · {:.1} ms</p>",
+                response.total,
+                if response.total == 1 { "" } else { "s" },
+                response.took_ms
+            ));
+            if response.hits.is_empty() {
+                html.push_str("<p>No pages match all of these words.</p>");
+            }
+            for hit in &response.hits {
+                html.push_str(&format!(
+                    "<div class=hit><a class=title href=\"{url}\">{title}</a>\
+                     <div class=url>{url}</div><p class=snippet>{snippet}</p></div>",
+                    url = escape_html(&hit.url),
+                    title = escape_html(&hit.title),
+                    snippet = hit.snippet,
+                ));
+            }
+            if let Some(cursor) = &response.next_cursor {
+                html.push_str(&format!(
+                    "<a class=next href=\"/?q={}&amp;cursor={}\">Next page →</a>",
+                    encode_component(q),
+                    encode_component(cursor)
+                ));
+            }
+        }
+    }
+    html.push_str("</body></html>");
+    html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_components_are_encoded() {
+        assert_eq!(encode_component("a b&c=\"d\"é"), "a+b%26c%3D%22d%22%C3%A9");
+    }
+
+    #[test]
+    fn the_query_is_escaped_in_the_page() {
+        let html = render(&Page::Error {
+            q: "<script>alert(1)</script>",
+            error: &ApiError::overloaded(),
+        });
+        assert!(!html.contains("<script>alert"));
+        assert!(html.contains("&lt;script&gt;"));
+    }
+}

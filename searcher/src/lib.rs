@@ -1,0 +1,30 @@
+//! Quarry's searcher: answers queries from the current index generation.
+//!
+//! [`SearchEngine`] opens the generation that `index/CURRENT` names, reloads when the
+//! pointer changes, parses queries ([`query`]), ranks with BM25 over title, headings and
+//! body ([`rank`]), cuts highlighted snippets ([`snippet`]) and pages with opaque
+//! search-after cursors ([`paging`]). [`http`] serves it all over HTTP with axum.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use quarry_searcher::{SearchEngine, SearchRequest};
+//!
+//! let engine = SearchEngine::open("data/index".as_ref())?;
+//! let response = engine.search(&SearchRequest::new("borrow checker", 10, None)?)?;
+//! for hit in response.hits {
+//!     println!("{:.2} {} {}", hit.score, hit.url, hit.title);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod engine;
+mod error;
+pub mod http;
+pub mod paging;
+pub mod query;
+pub mod rank;
+pub mod snippet;
+
+pub use engine::{Hit, MAX_LIMIT, SearchEngine, SearchRequest, SearchResponse};
+pub use error::{ErrorCode, SearchError};

@@ -1,0 +1,119 @@
+//! Ranking: how a parsed query becomes a scored tantivy query.
+//!
+//! Every word or phrase is looked for in the title, the headings and the body; BM25
+//! scores of the fields add up, weighted by [`FIELD_WEIGHTS`]. Required clauses are
+//! `Must`, excluded ones `MustNot`, alternatives of an `OR` are `Should`.
+
+use quarry_indexer::Fields;
+use tantivy::Term;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::tokenizer::TextAnalyzer;
+
+use crate::query::{Atom, ParsedQuery};
+
+/// Weight of a match in each field relative to the body.
+pub const FIELD_WEIGHTS: [(FieldRole, f32); 3] = [
+    (FieldRole::Title, 3.0),
+    (FieldRole::Headings, 1.5),
+    (FieldRole::Body, 1.0),
+];
+
+/// The searchable text fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldRole {
+    /// Page title.
+    Title,
+    /// `h1`–`h3` headings.
+    Headings,
+    /// Visible body text.
+    Body,
+}
+
+impl FieldRole {
+    fn field(self, fields: &Fields) -> Field {
+        match self {
+            FieldRole::Title => fields.title,
+            FieldRole::Headings => fields.headings,
+            FieldRole::Body => fields.body,
+        }
+    }
+}
+
+/// Analyzes `text` with the index's analyzer into the terms that were indexed.
+pub fn analyze(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
+    let mut stream = analyzer.token_stream(text);
+    let mut out = Vec::new();
+    while let Some(token) = stream.next() {
+        out.push(token.text.clone());
+    }
+    out
+}
+
+/// The query for one atom across all fields, or `None` if it has no searchable term
+/// (e.g. only stop words).
+fn atom_query(atom: &Atom, fields: &Fields, analyzer: &mut TextAnalyzer) -> Option<Box<dyn Query>> {
+    let terms = analyze(analyzer, atom.text());
+    if terms.is_empty() {
+        return None;
+    }
+    let per_field = FIELD_WEIGHTS
+        .iter()
+        .map(|&(role, weight)| {
+            let field = role.field(fields);
+            let query: Box<dyn Query> = if terms.len() == 1 {
+                Box::new(TermQuery::new(
+                    Term::from_field_text(field, &terms[0]),
+                    IndexRecordOption::WithFreqs,
+                ))
+            } else {
+                // Several terms (a phrase, or a word the analyzer splits like `foo-bar`)
+                // must appear in order.
+                Box::new(PhraseQuery::new(
+                    terms
+                        .iter()
+                        .map(|term| Term::from_field_text(field, term))
+                        .collect(),
+                ))
+            };
+            let boosted: Box<dyn Query> = Box::new(BoostQuery::new(query, weight));
+            (Occur::Should, boosted)
+        })
+        .collect();
+    Some(Box::new(BooleanQuery::new(per_field)))
+}
+
+/// Builds the scored query. Returns `None` when no clause has a searchable term, so the
+/// query matches nothing.
+pub fn build_query(
+    parsed: &ParsedQuery,
+    fields: &Fields,
+    analyzer: &mut TextAnalyzer,
+) -> Option<Box<dyn Query>> {
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    let mut required = 0;
+    for clause in &parsed.clauses {
+        let mut alternatives: Vec<Box<dyn Query>> = clause
+            .alternatives
+            .iter()
+            .filter_map(|atom| atom_query(atom, fields, analyzer))
+            .collect();
+        let query = match alternatives.len() {
+            0 => continue,
+            1 => alternatives.remove(0),
+            _ => Box::new(BooleanQuery::new(
+                alternatives
+                    .into_iter()
+                    .map(|q| (Occur::Should, q))
+                    .collect(),
+            )),
+        };
+        if clause.negated {
+            clauses.push((Occur::MustNot, query));
+        } else {
+            required += 1;
+            clauses.push((Occur::Must, query));
+        }
+    }
+    (required > 0).then(|| Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>)
+}

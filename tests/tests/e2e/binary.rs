@@ -1,0 +1,217 @@
+//! The `quarry` binary: the CLI contract, exit codes, and serving over a real socket.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use quarry_tests::binary::{quarry_bin, run_quarry};
+use quarry_tests::fixture::{FixtureOptions, FixtureSite, expected_pages};
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn crawl_index_search_and_serve_through_the_binary() {
+    let site = FixtureSite::start(FixtureOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let seeds = dir.path().join("seeds.txt");
+    std::fs::write(
+        &seeds,
+        format!("# fixture\n\n{}\nnot-a-url\n", site.url("/")),
+    )
+    .unwrap();
+
+    let crawl = run_quarry(&[
+        "crawl",
+        "--seeds",
+        seeds.to_str().unwrap(),
+        "--data",
+        data,
+        "--delay-ms",
+        "0",
+        "--allow-private-addresses",
+    ]);
+    assert!(crawl.status.success(), "{}", stderr(&crawl));
+    assert!(
+        stderr(&crawl).contains("seeds.txt:4: not an absolute http(s) URL"),
+        "{}",
+        stderr(&crawl)
+    );
+    assert!(
+        stdout(&crawl).contains(&format!("stored {} pages", expected_pages().len())),
+        "{}",
+        stdout(&crawl)
+    );
+
+    let rebuild = run_quarry(&["index", "rebuild", "--data", data]);
+    assert!(rebuild.status.success(), "{}", stderr(&rebuild));
+    assert!(stdout(&rebuild).contains(&format!("{} documents", expected_pages().len())));
+
+    let stats = run_quarry(&["index", "stats", "--data", data, "--json"]);
+    assert!(stats.status.success(), "{}", stderr(&stats));
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(stats["documents"], expected_pages().len());
+    assert!(stats["index_bytes"].as_u64().unwrap() > 0);
+    assert!(stats["page_store_bytes"].as_u64().unwrap() > 0);
+
+    let search = run_quarry(&[
+        "search", "--data", data, "--json", "--limit", "3", "coral", "reef",
+    ]);
+    assert!(search.status.success(), "{}", stderr(&search));
+    let cli: serde_json::Value = serde_json::from_slice(&search.stdout).unwrap();
+    assert_eq!(cli["hits"][0]["url"], site.url("/topics/coral-reefs.html"));
+
+    // serve on an ephemeral port; the first stdout line names the address.
+    let mut child = Command::new(quarry_bin())
+        .args(["serve", "--data", data, "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let server = KillOnDrop(child);
+    let mut line = String::new();
+    BufReader::new(out).read_line(&mut line).unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .trim_end_matches('/')
+        .to_string();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let get = |path: String| {
+            let client = client.clone();
+            let url = format!("{base}{path}");
+            async move {
+                let response = client.get(url).send().await.unwrap();
+                let status = response.status().as_u16();
+                let body = response.text().await.unwrap();
+                (status, body)
+            }
+        };
+        let (status, body) = get("/search?q=coral+reef&limit=3".into()).await;
+        assert_eq!(status, 200, "{body}");
+        let api: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(api["hits"], cli["hits"], "CLI and API agree");
+
+        for (path, code) in [
+            ("/search".to_string(), "bad_query"),
+            ("/search?q=".to_string(), "bad_query"),
+            ("/search?q=%20%20".to_string(), "bad_query"),
+            (format!("/search?q={}", "a".repeat(1001)), "bad_query"),
+            ("/search?q=x&limit=0".to_string(), "bad_parameter"),
+            ("/search?q=x&limit=101".to_string(), "bad_parameter"),
+            ("/search?q=x&limit=ten".to_string(), "bad_parameter"),
+            ("/search?q=x&cursor=garbage".to_string(), "bad_cursor"),
+            ("/search?q=%FF".to_string(), "bad_parameter"),
+        ] {
+            let (status, body) = get(path.clone()).await;
+            assert_eq!(status, 400, "{path}: {body}");
+            let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(error["error"]["code"], code, "{path}: {body}");
+            assert!(error["error"]["message"].is_string());
+        }
+        let (status, body) = get("/no/such/thing".into()).await;
+        assert_eq!(status, 404);
+        assert!(body.contains("not_found"));
+
+        let (status, page) = get("/?q=coral".into()).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("<form") && page.contains("Coral reefs"));
+        let (status, _) = get("/healthz".into()).await;
+        assert_eq!(status, 200);
+    });
+    drop(server);
+}
+
+#[test]
+fn exit_codes_follow_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+
+    // Usage errors: 2.
+    assert_eq!(run_quarry(&["no-such-command"]).status.code(), Some(2));
+    assert_eq!(
+        run_quarry(&["crawl", "--data", data]).status.code(),
+        Some(2)
+    );
+    let missing = run_quarry(&["crawl", "--seeds", "/nonexistent/seeds.txt", "--data", data]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).starts_with("error: cannot read seeds file"),
+        "{}",
+        stderr(&missing)
+    );
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "# nothing\n").unwrap();
+    let no_seeds = run_quarry(&["crawl", "--seeds", empty.to_str().unwrap(), "--data", data]);
+    assert_eq!(no_seeds.status.code(), Some(2), "{}", stderr(&no_seeds));
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[crawl]\nmax_pagez = 1\n").unwrap();
+    let bad_config = run_quarry(&[
+        "index",
+        "stats",
+        "--data",
+        data,
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(bad_config.status.code(), Some(2));
+    assert!(
+        stderr(&bad_config).contains("max_pagez"),
+        "{}",
+        stderr(&bad_config)
+    );
+    assert_eq!(
+        run_quarry(&["serve", "--data", data, "--listen", "nowhere"])
+            .status
+            .code(),
+        Some(2)
+    );
+
+    // Runtime failures: 1, one line on stderr.
+    let no_index = run_quarry(&["search", "--data", data, "anything"]);
+    assert_eq!(no_index.status.code(), Some(1));
+    assert_eq!(
+        stderr(&no_index).trim().lines().count(),
+        1,
+        "{}",
+        stderr(&no_index)
+    );
+    assert!(
+        stderr(&no_index).contains("quarry index rebuild"),
+        "{}",
+        stderr(&no_index)
+    );
+    assert_eq!(
+        run_quarry(&["index", "rebuild", "--data", data])
+            .status
+            .code(),
+        Some(1)
+    );
+
+    // Help is not an error.
+    assert_eq!(run_quarry(&["--help"]).status.code(), Some(0));
+}

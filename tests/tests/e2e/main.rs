@@ -1,0 +1,6 @@
+//! End-to-end tests: fixture sites on 127.0.0.1, crawl → page store → index → search,
+//! through the library API and through the `quarry` binary.
+
+mod binary;
+mod crash;
+mod pipeline;

@@ -451,7 +451,8 @@ impl Run<'_> {
                 state.robots_failures = 0;
                 ready(Robots::parse(&body), now + ttl)
             }
-            RobotsResponse::Missing => {
+            // A refused host's page fetches are refused (and counted) by the same guard.
+            RobotsResponse::Missing | RobotsResponse::Refused => {
                 state.robots_failures = 0;
                 ready(Robots::allow_all(), now + ttl)
             }

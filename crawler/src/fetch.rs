@@ -151,6 +151,8 @@ pub enum RobotsResponse {
     Missing,
     /// 5xx or network failure: the host is unavailable for now.
     Unavailable(String),
+    /// The address guard refused the host: its pages will be refused too (and counted).
+    Refused,
 }
 
 /// Whether a `Content-Type` value is HTML.
@@ -334,6 +336,7 @@ impl Fetcher {
         for _ in 0..=self.max_redirects {
             let mut response = match self.send(&url).await {
                 Ok(response) => response,
+                Err(FetchError::AddressRefused { .. }) => return RobotsResponse::Refused,
                 Err(error) => return RobotsResponse::Unavailable(error.to_string()),
             };
             let status = response.status();

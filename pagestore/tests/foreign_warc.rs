@@ -373,7 +373,7 @@ fn wget_warc(port: u16, warc_base: &Path, compress: bool) -> PathBuf {
         .arg(format!("--warc-file={}", warc_base.display()))
         .args([
             "--no-proxy",
-            "--tries=1",
+            "--tries=3",
             "--timeout=10",
             "--quiet",
             "-O",

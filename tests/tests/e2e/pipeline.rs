@@ -195,3 +195,29 @@ fn crawl_index_and_search_the_fixture_site() {
         assert!(body.contains(&format!("\"documents\":{}", expected.len())));
     });
 }
+
+#[test]
+fn loopback_is_refused_without_allow_private_addresses() {
+    let site = FixtureSite::start(FixtureOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let stats = runtime.block_on(async {
+        let config = CrawlConfig {
+            min_host_delay_ms: 0,
+            ..CrawlConfig::default()
+        };
+        let crawler = Crawler::open(dir.path(), config).unwrap();
+        crawler
+            .add_seeds(&[CanonicalUrl::parse(&site.url("/")).unwrap()])
+            .unwrap();
+        crawler.run(std::future::pending()).await.unwrap()
+    });
+    assert_eq!(stats.stored, 0);
+    assert!(
+        site.requests().is_empty(),
+        "nothing reached the server: {:?}",
+        site.requests()
+    );
+    assert_eq!(stats.refused_addresses, 1, "{stats:?}");
+    assert_eq!(stats.robots_denied, 0, "{stats:?}");
+}

@@ -1,0 +1,135 @@
+//! Rebuilding generations from a page store.
+
+use std::time::{Duration, SystemTime};
+
+use quarry_indexer::{GenerationId, IndexLayout, RebuildOptions, rebuild};
+use quarry_pagestore::{PageRecord, PageStore, WriterOptions};
+
+fn page(url: &str, status: u16, content_type: &str, body: &str, age_secs: u64) -> PageRecord {
+    PageRecord {
+        url: url.to_string(),
+        fetched_at: SystemTime::now() - Duration::from_secs(age_secs),
+        status,
+        headers: vec![("Content-Type".to_string(), content_type.to_string())],
+        body: body.as_bytes().to_vec(),
+        ip: None,
+        request_headers: Vec::new(),
+    }
+}
+
+#[test]
+fn generations_switch_atomically_and_old_ones_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = PageStore::open(&dir.path().join("pages")).unwrap();
+    {
+        let mut writer = store.writer(WriterOptions::default()).unwrap();
+        let html = "text/html; charset=utf-8";
+        writer
+            .append(&page(
+                "http://a.test/",
+                200,
+                html,
+                "<title>Old title</title><p>first version</p>",
+                60,
+            ))
+            .unwrap();
+        writer
+            .append(&page(
+                "http://a.test/b",
+                200,
+                html,
+                "<title>B</title><p>bravo</p>",
+                50,
+            ))
+            .unwrap();
+        writer
+            .append(&page("http://a.test/gone", 404, html, "<p>missing</p>", 40))
+            .unwrap();
+        writer
+            .append(&page(
+                "http://a.test/file",
+                200,
+                "application/pdf",
+                "%PDF",
+                30,
+            ))
+            .unwrap();
+        // A later fetch of the same URL wins.
+        writer
+            .append(&page(
+                "http://a.test/",
+                200,
+                html,
+                "<title>New title</title><p>second version</p>",
+                10,
+            ))
+            .unwrap();
+        writer.sync().unwrap();
+    }
+    let index_dir = dir.path().join("index");
+    let layout = IndexLayout::new(&index_dir);
+
+    let first = rebuild(&store, &index_dir, &RebuildOptions::default()).unwrap();
+    assert_eq!(first.generation, GenerationId(1));
+    assert_eq!(first.records_read, 5);
+    assert_eq!(first.documents, 2);
+    assert_eq!(first.skipped_status, 1);
+    assert_eq!(first.skipped_not_html, 1);
+    assert_eq!(layout.current().unwrap(), Some(GenerationId(1)));
+    let stats = layout.stats().unwrap();
+    assert_eq!(stats.documents, 2);
+    assert!(stats.index_bytes > 0);
+
+    let second = rebuild(&store, &index_dir, &RebuildOptions::default()).unwrap();
+    assert_eq!(second.generation, GenerationId(2));
+    assert_eq!(
+        layout.generations().unwrap(),
+        vec![GenerationId(1), GenerationId(2)]
+    );
+
+    // A half-built generation left by a crash is never current and is cleaned up.
+    std::fs::create_dir_all(index_dir.join("gen-000005")).unwrap();
+    let third = rebuild(&store, &index_dir, &RebuildOptions::default()).unwrap();
+    assert_eq!(third.generation, GenerationId(6));
+    assert_eq!(layout.current().unwrap(), Some(GenerationId(6)));
+    assert_eq!(
+        layout.generations().unwrap(),
+        vec![GenerationId(2), GenerationId(6)]
+    );
+    assert!(third.removed_generations.contains(&GenerationId(1)));
+    assert!(third.removed_generations.contains(&GenerationId(5)));
+
+    let generation = quarry_indexer::Generation::open_current(&layout).unwrap();
+    let reader = generation.index.reader().unwrap();
+    let searcher = reader.searcher();
+    assert_eq!(searcher.num_docs(), 2);
+    let parser =
+        tantivy::query::QueryParser::for_index(&generation.index, vec![generation.fields.title]);
+    let hits = searcher
+        .search(
+            &parser.parse_query("new").unwrap(),
+            &tantivy::collector::Count,
+        )
+        .unwrap();
+    assert_eq!(hits, 1, "the latest fetch of http://a.test/ is indexed");
+    let old = searcher
+        .search(
+            &parser.parse_query("old").unwrap(),
+            &tantivy::collector::Count,
+        )
+        .unwrap();
+    assert_eq!(old, 0, "the earlier fetch is gone");
+}
+
+#[test]
+fn an_empty_page_store_builds_an_empty_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = PageStore::open(&dir.path().join("pages")).unwrap();
+    let stats = rebuild(
+        &store,
+        &dir.path().join("index"),
+        &RebuildOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(stats.documents, 0);
+}

@@ -140,3 +140,26 @@ mod tests {
         assert!(links.follow.is_empty());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn links_are_always_canonical_http(html in "(<a href=\"[a-zA-Z0-9:/?#.%@ -]{0,30}\"( rel=nofollow)?>x</a>|<base href=\"[a-z:/.]{0,20}\">|[a-z ]{0,5}){0,20}") {
+            let base = Url::parse("http://example.com/dir/page").unwrap();
+            let links = extract_links(&html, &base);
+            for url in &links.follow {
+                prop_assert!(matches!(url.as_url().scheme(), "http" | "https"));
+                prop_assert!(url.as_url().fragment().is_none());
+                let again = CanonicalUrl::parse(url.as_str());
+                prop_assert_eq!(again.as_ref(), Some(url));
+            }
+        }
+    }
+}

@@ -105,7 +105,7 @@ pub struct Fetched {
     pub body: Vec<u8>,
     /// The address connected to.
     pub ip: Option<IpAddr>,
-    /// Time from request start to end of body.
+    /// Time from request start to the end of the headers, or of the body when it was read.
     pub elapsed: Duration,
 }
 
@@ -286,6 +286,7 @@ impl Fetcher {
         let started = Instant::now();
         let mut response = self.send(url.as_url()).await?;
         let status = response.status().as_u16();
+        let elapsed = started.elapsed();
         let mut fetched = Fetched {
             url: url.clone(),
             status,
@@ -293,7 +294,7 @@ impl Fetcher {
             request_headers: self.request_headers(url.as_url()),
             body: Vec::new(),
             ip: response.remote_addr().map(|addr| addr.ip()),
-            elapsed: Duration::ZERO,
+            elapsed,
         };
         let content_type = response
             .headers()
@@ -307,6 +308,7 @@ impl Fetcher {
                 },
                 _ => {
                     fetched.body = self.read_body(&mut response, self.max_body_bytes).await?;
+                    fetched.elapsed = started.elapsed();
                     PageResponse::Html(fetched)
                 }
             },
@@ -319,13 +321,7 @@ impl Fetcher {
             }
             _ => PageResponse::Status(fetched),
         };
-        Ok(match page {
-            PageResponse::Html(mut f) => {
-                f.elapsed = started.elapsed();
-                PageResponse::Html(f)
-            }
-            other => other,
-        })
+        Ok(page)
     }
 
     /// Fetches `/robots.txt` of `origin`, following up to `max_redirects` redirects.

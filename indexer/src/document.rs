@@ -267,3 +267,26 @@ mod tests {
         assert!(!is_html(None, b"%PDF-1.4"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn extraction_never_panics(html in "\\PC{0,400}") {
+            let page = extract_page(&html);
+            prop_assert!(page.body.chars().count() <= MAX_BODY_CHARS);
+        }
+
+        #[test]
+        fn tag_soup_never_panics(html in "(<(p|div|nav|h1|h2|title|script|br)( hidden)?>|</(p|div|nav|h1|h2|title|script)>|[a-z ]{0,6}){0,60}") {
+            let page = extract_page(&html);
+            prop_assert!(!page.body.contains("  "));
+        }
+    }
+}

@@ -298,3 +298,25 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5000))]
+
+        #[test]
+        fn decode_never_panics(text in "\\PC{0,80}") {
+            let _ = Cursor::decode(&text);
+        }
+
+        #[test]
+        fn any_cursor_round_trips(generation: u64, score in -1e6f32..1e6, segment: u32, doc: u32) {
+            let cursor = Cursor { generation, last: SortKey { score, address: DocAddress::new(segment, doc) } };
+            prop_assert_eq!(Cursor::decode(&cursor.encode()).ok(), Some(cursor));
+        }
+    }
+}

@@ -280,3 +280,28 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5000))]
+
+        #[test]
+        fn parse_never_panics(input in "\\PC{0,200}") {
+            let _ = parse(&input);
+        }
+
+        #[test]
+        fn syntax_heavy_input_never_panics(input in "[a-z \"\\-OR]{0,80}") {
+            if let Ok(parsed) = parse(&input) {
+                prop_assert!(!parsed.clauses.is_empty());
+                prop_assert!(parsed.clauses.iter().any(|c| !c.negated));
+                prop_assert!(parsed.clauses.iter().all(|c| !c.alternatives.is_empty()));
+            }
+        }
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
@@ -139,14 +139,16 @@ pub const MOVED_TITLE: &str = "Moved article";
 /// A word that appears only on the page robots.txt disallows.
 pub const SECRET_WORD: &str = "zanzibarquux";
 
-/// Request log: paths in the order they were requested.
-pub type RequestLog = Arc<Mutex<Vec<String>>>;
+/// Request log: paths in the order they were requested, with the time they arrived.
+pub type RequestLog = Arc<Mutex<Vec<(Instant, String)>>>;
 
 /// How the fixture behaves.
 #[derive(Debug, Clone, Default)]
 pub struct FixtureOptions {
     /// Sleep this long before answering each page request (not robots.txt).
     pub page_latency: Duration,
+    /// `Crawl-delay` (seconds) to announce in robots.txt.
+    pub crawl_delay: Option<f64>,
 }
 
 /// A running fixture site. Stops when dropped.
@@ -238,16 +240,18 @@ async fn handle(State(state): State<AppState>, uri: Uri) -> Response {
         .log
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .push(path.clone());
+        .push((Instant::now(), path.clone()));
     if path != "/robots.txt" && !state.options.page_latency.is_zero() {
         tokio::time::sleep(state.options.page_latency).await;
     }
     match path.as_str() {
-        "/robots.txt" => (
-            [(header::CONTENT_TYPE, "text/plain")],
-            "User-agent: *\nDisallow: /private/\n",
-        )
-            .into_response(),
+        "/robots.txt" => {
+            let mut robots = "User-agent: *\nDisallow: /private/\n".to_string();
+            if let Some(delay) = state.options.crawl_delay {
+                robots.push_str(&format!("Crawl-delay: {delay}\n"));
+            }
+            ([(header::CONTENT_TYPE, "text/plain")], robots).into_response()
+        }
         "/" => html(StatusCode::OK, index_page()),
         "/index.html" => (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, "/")]).into_response(),
         "/about.html" => html(
@@ -362,6 +366,14 @@ impl FixtureSite {
 
     /// The paths requested so far.
     pub fn requests(&self) -> Vec<String> {
+        self.timed_requests()
+            .into_iter()
+            .map(|(_, path)| path)
+            .collect()
+    }
+
+    /// The requests so far with their arrival times.
+    pub fn timed_requests(&self) -> Vec<(Instant, String)> {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }

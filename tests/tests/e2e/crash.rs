@@ -31,6 +31,7 @@ fn crawl_killed_with_sigkill_resumes_without_losing_pages() {
     // 40 ms per page: the crawl takes over a second, and is killed in the middle.
     let site = FixtureSite::start(FixtureOptions {
         page_latency: Duration::from_millis(40),
+        ..FixtureOptions::default()
     });
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

@@ -1,0 +1,86 @@
+//! Per-host politeness: hosts are crawled in parallel, each one request at a time with the
+//! configured delay, raised by robots.txt `Crawl-delay`.
+
+use std::time::{Duration, Instant};
+
+use quarry_crawler::{CanonicalUrl, CrawlConfig, Crawler};
+use quarry_tests::fixture::{FixtureOptions, FixtureSite};
+
+/// Smallest gap between two consecutive page requests to `site` (robots.txt excluded).
+fn min_gap(site: &FixtureSite) -> Duration {
+    let times: Vec<Instant> = site
+        .timed_requests()
+        .into_iter()
+        .filter(|(_, path)| path != "/robots.txt")
+        .map(|(at, _)| at)
+        .collect();
+    times
+        .windows(2)
+        .map(|pair| pair[1].duration_since(pair[0]))
+        .min()
+        .unwrap_or(Duration::MAX)
+}
+
+#[test]
+fn hosts_are_crawled_in_parallel_each_at_its_own_pace() {
+    // Two "hosts" (two ports on 127.0.0.1): one obeys the configured 100 ms delay, the
+    // other asks for 0.25 s in robots.txt.
+    let fast = FixtureSite::start(FixtureOptions::default());
+    let slow = FixtureSite::start(FixtureOptions {
+        crawl_delay: Some(0.25),
+        ..FixtureOptions::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = CrawlConfig {
+        min_host_delay_ms: 100,
+        max_pages: Some(14),
+        max_depth: 1,
+        allow_private_addresses: true,
+        ..CrawlConfig::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let started = Instant::now();
+    let stats = runtime.block_on(async {
+        let crawler = Crawler::open(dir.path(), config).unwrap();
+        let seeds = [fast.url("/"), slow.url("/")].map(|u| CanonicalUrl::parse(&u).unwrap());
+        crawler.add_seeds(&seeds).unwrap();
+        crawler.run(std::future::pending()).await.unwrap()
+    });
+    let elapsed = started.elapsed();
+    assert_eq!(stats.stored, 14, "{stats:?}");
+
+    // Never two requests to one host closer than its delay (with a little timer slack).
+    let slack = Duration::from_millis(10);
+    assert!(
+        min_gap(&fast) + slack >= Duration::from_millis(100),
+        "{:?}",
+        min_gap(&fast)
+    );
+    assert!(
+        min_gap(&slow) + slack >= Duration::from_millis(250),
+        "{:?}",
+        min_gap(&slow)
+    );
+
+    // Parallel: the fast host did not wait for the slow one. In the time the slow host
+    // served its pages, the fast one served more.
+    let fast_pages = fast
+        .requests()
+        .iter()
+        .filter(|p| *p != "/robots.txt")
+        .count();
+    let slow_pages = slow
+        .requests()
+        .iter()
+        .filter(|p| *p != "/robots.txt")
+        .count();
+    assert!(
+        fast_pages > slow_pages,
+        "fast {fast_pages}, slow {slow_pages}"
+    );
+    // Sequential crawling of 14 pages at >= 100 ms each would take 1.4 s or more.
+    assert!(
+        elapsed < Duration::from_millis(1400) + Duration::from_millis(600),
+        "{elapsed:?}"
+    );
+}

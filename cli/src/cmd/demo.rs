@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::site::{self, SiteSource};
 
 /// Pages crawled by default: enough to be a real search, quick enough to start in seconds.
-const DEFAULT_DEMO_PAGES: u64 = 2000;
+const DEFAULT_DEMO_PAGES: u64 = 5000;
 
 /// Serve a real site on loopback (the Rust documentation installed with the toolchain,
 /// else a small bundled site), crawl it, index it, and serve search over it.

@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 
 use crate::canonical::CanonicalUrl;
 use crate::config::{CrawlConfig, Scope};
-use crate::extract::{PageLinks, extract_links};
+use crate::extract::{PageLinks, extract_links, x_robots_tag};
 use crate::fetch::{FetchError, Fetched, Fetcher, PageResponse, RobotsResponse, build_fetcher};
 use crate::frontier::{Completion, Frontier, FrontierError, NewUrl, QueuedUrl, UrlState};
 use crate::politeness::{Hosts, RobotsState};
@@ -410,7 +410,8 @@ impl Run<'_> {
                 .in_flight
                 .fetch_add(1, Ordering::Relaxed);
             let fetcher = self.crawler.fetcher.clone();
-            self.jobs.spawn(fetch_page_job(fetcher, entry));
+            self.jobs
+                .spawn(fetch_page_job(fetcher, entry, token.clone()));
             if more_connections {
                 self.hosts.schedule(host, delay);
             }
@@ -491,7 +492,7 @@ impl Run<'_> {
         let mut discovered = Vec::new();
         let state = match result {
             Ok(PageResponse::Html(fetched)) => {
-                let directives = RobotsTag::from_headers(&fetched, &self.config().user_agent_token);
+                let directives = x_robots_tag(&fetched.headers, &self.config().user_agent_token);
                 let noindex = directives.noindex || links.meta_noindex;
                 let nofollow = directives.nofollow || links.meta_nofollow;
                 if !nofollow && entry.depth < self.config().max_depth {
@@ -580,48 +581,8 @@ impl Run<'_> {
     }
 }
 
-/// `X-Robots-Tag` directives addressed to us (or to every robot).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct RobotsTag {
-    noindex: bool,
-    nofollow: bool,
-}
-
-impl RobotsTag {
-    fn from_headers(fetched: &Fetched, token: &str) -> RobotsTag {
-        let mut tag = RobotsTag::default();
-        for (name, value) in &fetched.headers {
-            if !name.eq_ignore_ascii_case("x-robots-tag") {
-                continue;
-            }
-            let mut directives = value.as_str();
-            if let Some((agent, rest)) = value.split_once(':') {
-                let agent = agent.trim();
-                if !agent.contains(',') && !agent.contains(' ') {
-                    if !agent.eq_ignore_ascii_case(token) && agent != "*" {
-                        continue;
-                    }
-                    directives = rest;
-                }
-            }
-            for directive in directives.split(',').map(|d| d.trim().to_ascii_lowercase()) {
-                match directive.as_str() {
-                    "noindex" => tag.noindex = true,
-                    "nofollow" => tag.nofollow = true,
-                    "none" => {
-                        tag.noindex = true;
-                        tag.nofollow = true;
-                    }
-                    _ => {}
-                }
-            }
-        }
-        tag
-    }
-}
-
 /// Fetches one page and, for HTML, extracts its links off the async workers.
-async fn fetch_page_job(fetcher: Arc<Fetcher>, entry: QueuedUrl) -> JobOutput {
+async fn fetch_page_job(fetcher: Arc<Fetcher>, entry: QueuedUrl, robot_name: String) -> JobOutput {
     let result = fetcher.fetch_page(&entry.url).await;
     let mut links = PageLinks::default();
     if let Ok(PageResponse::Html(fetched)) = &result {
@@ -630,7 +591,7 @@ async fn fetch_page_job(fetcher: Arc<Fetcher>, entry: QueuedUrl) -> JobOutput {
         let base = entry.url.as_url().clone();
         links = tokio::task::spawn_blocking(move || {
             let decoded = charset::decode_html(&body, content_type.as_deref());
-            extract_links(&decoded.text, &base)
+            extract_links(&decoded.text, &base, &robot_name)
         })
         .await
         .unwrap_or_default();

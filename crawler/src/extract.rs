@@ -19,6 +19,32 @@ pub struct PageLinks {
     pub meta_noindex: bool,
 }
 
+/// Robots directives for one page, from `<meta name=robots>` or `X-Robots-Tag`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Directives {
+    /// Do not index the page.
+    pub noindex: bool,
+    /// Do not follow its links.
+    pub nofollow: bool,
+}
+
+impl Directives {
+    /// Adds the directives of a comma- or space-separated list (`noindex, nofollow`,
+    /// `none`); unknown ones are ignored.
+    pub fn add(&mut self, list: &str) {
+        for directive in list.split([',', ' ']).map(str::trim) {
+            if directive.eq_ignore_ascii_case("noindex") {
+                self.noindex = true;
+            } else if directive.eq_ignore_ascii_case("nofollow") {
+                self.nofollow = true;
+            } else if directive.eq_ignore_ascii_case("none") {
+                self.noindex = true;
+                self.nofollow = true;
+            }
+        }
+    }
+}
+
 /// Most links taken from one page; the rest are ignored (link farms, generated traps).
 pub const MAX_LINKS_PER_PAGE: usize = 5_000;
 
@@ -26,34 +52,50 @@ fn selector(css: &str) -> Option<Selector> {
     Selector::parse(css).ok()
 }
 
-/// Extracts the links of `html` fetched from `page_url`. `<base href>` is honoured.
-/// Never panics on any input.
-pub fn extract_links(html: &str, page_url: &Url) -> PageLinks {
+/// The directives of `X-Robots-Tag` headers addressed to every robot or to `robot_name`
+/// (`X-Robots-Tag: QuarryBot: noindex`); those for other robots are ignored.
+pub fn x_robots_tag<'a>(
+    headers: impl IntoIterator<Item = &'a (String, String)>,
+    robot_name: &str,
+) -> Directives {
+    let mut directives = Directives::default();
+    for (name, value) in headers {
+        if !name.eq_ignore_ascii_case("x-robots-tag") {
+            continue;
+        }
+        let mut list = value.as_str();
+        if let Some((agent, rest)) = value.split_once(':') {
+            let agent = agent.trim();
+            // `unavailable_after: <date>` has a colon too, but its name is a directive.
+            if !agent.contains([',', ' ']) && !agent.eq_ignore_ascii_case("unavailable_after") {
+                if !agent.eq_ignore_ascii_case(robot_name) && agent != "*" {
+                    continue;
+                }
+                list = rest;
+            }
+        }
+        directives.add(list);
+    }
+    directives
+}
+
+/// Extracts the links of `html` fetched from `page_url`. `<base href>` is honoured;
+/// `<meta name=robots>` and `<meta name=ROBOT_NAME>` directives are read. Never panics on
+/// any input.
+pub fn extract_links(html: &str, page_url: &Url, robot_name: &str) -> PageLinks {
     let document = Html::parse_document(html);
     let mut out = PageLinks::default();
 
     if let Some(meta) = selector("meta[name]") {
         for element in document.select(&meta) {
             let name = element.value().attr("name").unwrap_or("");
-            if !(name.eq_ignore_ascii_case("robots") || name.eq_ignore_ascii_case("quarrybot")) {
+            if !(name.eq_ignore_ascii_case("robots") || name.eq_ignore_ascii_case(robot_name)) {
                 continue;
             }
-            let content = element
-                .value()
-                .attr("content")
-                .unwrap_or("")
-                .to_ascii_lowercase();
-            for directive in content.split([',', ' ']).map(str::trim) {
-                match directive {
-                    "nofollow" => out.meta_nofollow = true,
-                    "noindex" => out.meta_noindex = true,
-                    "none" => {
-                        out.meta_nofollow = true;
-                        out.meta_noindex = true;
-                    }
-                    _ => {}
-                }
-            }
+            let mut directives = Directives::default();
+            directives.add(element.value().attr("content").unwrap_or(""));
+            out.meta_noindex |= directives.noindex;
+            out.meta_nofollow |= directives.nofollow;
         }
     }
 
@@ -110,6 +152,7 @@ mod tests {
                <a href="mailto:x@y.z">m</a><a href="HTTP://EXAMPLE.com:80/c">c</a>
                <a href="/skip" rel="nofollow">n</a><area href="map.html">"#,
             &page,
+            "QuarryBot",
         );
         assert_eq!(
             urls(&links),
@@ -129,12 +172,14 @@ mod tests {
         let links = extract_links(
             r#"<base href="http://example.com/x/"><a href="y">y</a>"#,
             &page,
+            "QuarryBot",
         );
         assert_eq!(urls(&links), vec!["http://example.com/x/y"]);
 
         let links = extract_links(
             r#"<meta name="robots" content="NOINDEX, nofollow"><a href="/z">z</a>"#,
             &page,
+            "QuarryBot",
         );
         assert!(links.meta_noindex && links.meta_nofollow);
         assert!(links.follow.is_empty());
@@ -153,7 +198,7 @@ mod properties {
         #[test]
         fn links_are_always_canonical_http(html in "(<a href=\"[a-zA-Z0-9:/?#.%@ -]{0,30}\"( rel=nofollow)?>x</a>|<base href=\"[a-z:/.]{0,20}\">|[a-z ]{0,5}){0,20}") {
             let base = Url::parse("http://example.com/dir/page").unwrap();
-            let links = extract_links(&html, &base);
+            let links = extract_links(&html, &base, "QuarryBot");
             for url in &links.follow {
                 prop_assert!(matches!(url.as_url().scheme(), "http" | "https"));
                 prop_assert!(url.as_url().fragment().is_none());
@@ -161,5 +206,52 @@ mod properties {
                 prop_assert_eq!(again.as_ref(), Some(url));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod directive_tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> Vec<(String, String)> {
+        values
+            .iter()
+            .map(|v| ("X-Robots-Tag".to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn x_robots_tag_for_us_or_everyone() {
+        let d = x_robots_tag(&headers(&["noindex, NoFollow"]), "QuarryBot");
+        assert_eq!(
+            d,
+            Directives {
+                noindex: true,
+                nofollow: true
+            }
+        );
+        let d = x_robots_tag(
+            &headers(&["otherbot: noindex", "quarrybot: nofollow"]),
+            "QuarryBot",
+        );
+        assert_eq!(
+            d,
+            Directives {
+                noindex: false,
+                nofollow: true
+            }
+        );
+        let d = x_robots_tag(
+            &headers(&["unavailable_after: 25 Jun 2010 15:00:00 PST"]),
+            "QuarryBot",
+        );
+        assert_eq!(d, Directives::default());
+        assert_eq!(
+            x_robots_tag(&headers(&["none"]), "QuarryBot"),
+            Directives {
+                noindex: true,
+                nofollow: true
+            }
+        );
     }
 }

@@ -235,34 +235,30 @@ impl Frontier {
         })
     }
 
-    /// Host names in scope.
-    pub fn scope_hosts(&self) -> Result<HashSet<String>, FrontierError> {
-        let read = || -> Result<HashSet<String>, redb::Error> {
+    /// Every key of a table whose keys are strings.
+    fn string_keys<V: redb::Value + 'static, C: FromIterator<String>>(
+        &self,
+        table: TableDefinition<&str, V>,
+    ) -> Result<C, FrontierError> {
+        let read = || -> Result<C, redb::Error> {
             let txn = self.db.begin_read()?;
-            let table = txn.open_table(SCOPE)?;
-            let mut out = HashSet::new();
-            for entry in table.iter()? {
-                let (key, _) = entry?;
-                out.insert(key.value().to_string());
-            }
-            Ok(out)
+            let table = txn.open_table(table)?;
+            table
+                .iter()?
+                .map(|entry| Ok(entry?.0.value().to_string()))
+                .collect()
         };
         read().map_err(|e| self.db_error(e))
     }
 
+    /// Host names in scope.
+    pub fn scope_hosts(&self) -> Result<HashSet<String>, FrontierError> {
+        self.string_keys(SCOPE)
+    }
+
     /// Host keys that have queued URLs.
     pub fn hosts_with_work(&self) -> Result<Vec<String>, FrontierError> {
-        let read = || -> Result<Vec<String>, redb::Error> {
-            let txn = self.db.begin_read()?;
-            let table = txn.open_table(HOSTS)?;
-            let mut out = Vec::new();
-            for entry in table.iter()? {
-                let (key, _) = entry?;
-                out.push(key.value().to_string());
-            }
-            Ok(out)
-        };
-        read().map_err(|e| self.db_error(e))
+        self.string_keys(HOSTS)
     }
 
     /// The first queued URL of `host_key` whose sequence number is not in `taken`

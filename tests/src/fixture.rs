@@ -226,7 +226,8 @@ fn index_page() -> String {
          <li><a href=\"/latin1.html\">Desserts</a></li>\
          <li><a href=\"/cyrillic.html\">Cities</a></li>\
          <li><a href=\"mailto:editor@example.invalid\">Write to us</a></li>\
-         <li><a href=\"/missing.html\">A broken link</a></li>",
+         <li><a href=\"/missing.html\">A broken link</a></li>\
+         <li><a href=\"/drafts.html\">Drafts</a></li>",
     );
     layout(
         "Fixture encyclopedia",
@@ -268,6 +269,14 @@ async fn handle(State(state): State<AppState>, uri: Uri) -> Response {
         "/old-page" => (
             StatusCode::MOVED_PERMANENTLY,
             [(header::LOCATION, "/topics/moved.html")],
+        )
+            .into_response(),
+        "/drafts.html" => (
+            [
+                (header::CONTENT_TYPE, "text/html"),
+                (header::HeaderName::from_static("x-robots-tag"), "noindex"),
+            ],
+            layout("Drafts", "<p>Unfinished quasiunpublished notes.</p>"),
         )
             .into_response(),
         "/topics/moved.html" => html(

@@ -65,6 +65,7 @@ fn crawl_index_and_search_the_fixture_site() {
     assert_eq!(stats.not_html, 1, "/files/report.pdf");
     assert_eq!(stats.redirected, 2, "/old-page and /index.html");
     assert_eq!(stats.http_errors, 1, "/missing.html");
+    assert_eq!(stats.noindex, 1, "/drafts.html has X-Robots-Tag: noindex");
     assert_eq!(stats.queued, 0);
 
     // The disallowed path was never requested; robots.txt was fetched once.
@@ -124,6 +125,11 @@ fn crawl_index_and_search_the_fixture_site() {
     assert_eq!(search("relocated").hits[0].title, MOVED_TITLE);
     // The robots-denied page is nowhere; boilerplate (nav, footer, script) is not indexed.
     assert_eq!(search(SECRET_WORD).total, 0);
+    assert_eq!(
+        search("quasiunpublished").total,
+        0,
+        "noindex pages are not indexed"
+    );
     assert_eq!(search("analytics").total, 0);
     assert_eq!(search("footer").total, 0);
     // Phrase, exclusion, OR.

@@ -101,3 +101,55 @@ fn crawl_killed_with_sigkill_resumes_without_losing_pages() {
     assert!(refetched.iter().all(|(_, n)| **n == 2), "{refetched:?}");
     assert!(refetched.len() <= 8, "refetched {refetched:?}");
 }
+
+#[test]
+fn ctrl_c_stops_cleanly_and_the_next_run_resumes() {
+    let site = FixtureSite::start(FixtureOptions {
+        page_latency: Duration::from_millis(40),
+        ..FixtureOptions::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let seeds = dir.path().join("seeds.txt");
+    std::fs::write(&seeds, site.url("/")).unwrap();
+    let args = [
+        "crawl",
+        "--seeds",
+        seeds.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--delay-ms",
+        "0",
+        "--allow-private-addresses",
+    ];
+    let child = Command::new(quarry_bin())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while site.requests().len() < 8 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let interrupt = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupt.success());
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("run the same command again to resume"),
+        "{stdout}"
+    );
+    let stopped_with = stored_paths(&data).len();
+    assert!(stopped_with < expected_pages().len());
+
+    let resumed = run_quarry(&args);
+    assert!(resumed.status.success());
+    let stored: HashSet<String> = stored_paths(&data).into_iter().collect();
+    let expected: HashSet<String> = expected_pages().into_iter().collect();
+    assert_eq!(stored, expected);
+}

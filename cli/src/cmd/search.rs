@@ -1,5 +1,6 @@
 //! `quarry search`: the API's answer, without a server.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,14 +30,21 @@ pub struct Args {
     pub query: Vec<String>,
 }
 
-/// Turns `<mark>` snippets into terminal text.
-fn plain_snippet(html: &str) -> String {
-    html.replace("<mark>", "\x1b[1m")
-        .replace("</mark>", "\x1b[0m")
+/// Turns an HTML snippet into terminal text: entities decoded, `<mark>` as bold on a
+/// terminal and dropped otherwise.
+fn plain_snippet(html: &str, bold: bool) -> String {
+    let (on, off) = if bold {
+        ("\x1b[1m", "\x1b[0m")
+    } else {
+        ("", "")
+    };
+    html.replace("<mark>", on)
+        .replace("</mark>", off)
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
         .replace("&#39;", "'")
+        .replace("&#x27;", "'")
         .replace("&amp;", "&")
 }
 
@@ -66,17 +74,30 @@ pub async fn run(args: Args, _config: Config) -> anyhow::Result<ExitCode> {
         "{} results ({:.1} ms, {})",
         response.total, response.took_ms, response.generation
     );
+    let bold = std::io::stdout().is_terminal();
     for (rank, hit) in response.hits.iter().enumerate() {
+        let snippet = plain_snippet(&hit.snippet, bold);
         println!(
-            "\n{:>2}. {}\n    {}\n    {}",
+            "\n{:>2}. {}\n    {}\n    {snippet}",
             rank + 1,
             hit.title,
-            hit.url,
-            plain_snippet(&hit.snippet)
+            hit.url
         );
     }
     if let Some(cursor) = &response.next_cursor {
         println!("\nnext page: --cursor {cursor}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_snippet;
+
+    #[test]
+    fn snippets_become_plain_text() {
+        let html = "a <mark>b</mark> &lt;T&gt; &amp; &#x27;x&#39; &quot;q&quot;";
+        assert_eq!(plain_snippet(html, false), "a b <T> & 'x' \"q\"");
+        assert_eq!(plain_snippet("<mark>b</mark>", true), "\x1b[1mb\x1b[0m");
+    }
 }

@@ -335,16 +335,12 @@ impl Frontier {
     /// Current sizes.
     pub fn stats(&self) -> Result<FrontierStats, FrontierError> {
         let read = || -> Result<FrontierStats, redb::Error> {
+            // Table lengths are kept in redb's B-tree headers: O(1), cheap at every commit.
             let txn = self.db.begin_read()?;
-            let hosts = txn.open_table(HOSTS)?;
-            let mut queued = 0;
-            for entry in hosts.iter()? {
-                queued += entry?.1.value();
-            }
             Ok(FrontierStats {
                 seen: txn.open_table(SEEN)?.len()?,
-                queued,
-                hosts: hosts.len()?,
+                queued: txn.open_table(QUEUE)?.len()?,
+                hosts: txn.open_table(HOSTS)?.len()?,
                 stored_pages: txn
                     .open_table(META)?
                     .get(STORED_PAGES)?

@@ -28,6 +28,9 @@ const SCOPE: TableDefinition<&str, ()> = TableDefinition::new("scope");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 const NEXT_SEQ: &str = "next_seq";
+/// redb's page cache (its default is 1 GiB): the frontier lives on disk, memory holds a
+/// bounded working set.
+const CACHE_BYTES: usize = 64 << 20;
 const STORED_PAGES: &str = "stored_pages";
 
 /// Errors of the frontier store.
@@ -174,7 +177,10 @@ impl Frontier {
             path: path.to_path_buf(),
             source: e,
         };
-        let db = Database::create(path).map_err(|e| err(e.into()))?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| err(e.into()))?;
         let frontier = Frontier {
             db,
             path: path.to_path_buf(),

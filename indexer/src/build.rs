@@ -85,6 +85,85 @@ struct Job {
 /// Latest fetch per URL: log sequence number and raw HTML size.
 type Latest = HashMap<String, (u64, u64)>;
 
+/// A generation being built: its lock, directory, tantivy index and writer.
+struct Build {
+    started: Instant,
+    layout: IndexLayout,
+    _lock: std::fs::File,
+    id: GenerationId,
+    index: Index,
+    writer: IndexWriter<TantivyDocument>,
+    fields: Fields,
+    threads: usize,
+}
+
+impl Build {
+    /// Locks `index_dir` and creates the next generation's empty index.
+    fn begin(index_dir: &std::path::Path, options: &RebuildOptions) -> Result<Build, IndexError> {
+        let started = Instant::now();
+        let layout = IndexLayout::new(index_dir);
+        let lock = layout.lock()?;
+        let id = layout.next_id()?;
+        let dir = layout.generation_dir(id);
+        std::fs::create_dir_all(&dir).map_err(IndexError::io(&dir))?;
+        let (schema, fields) = build_schema();
+        let index = Index::create_in_dir(&dir, schema)?;
+        register_analyzers(&index);
+        let threads = match options.threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let writer = index.writer_with_num_threads(
+            threads,
+            options.writer_memory_bytes.max(threads * (16 << 20)),
+        )?;
+        Ok(Build {
+            started,
+            layout,
+            _lock: lock,
+            id,
+            index,
+            writer,
+            fields,
+            threads,
+        })
+    }
+
+    /// Commits, merges into one segment, writes the summary, switches `CURRENT` and
+    /// removes old generations.
+    fn finish(
+        mut self,
+        meta: GenerationMeta,
+        scan: ScanCounts,
+    ) -> Result<RebuildStats, IndexError> {
+        self.writer.commit()?;
+        let segments = self.index.searchable_segment_ids()?;
+        if segments.len() > 1 {
+            // One segment answers queries fastest and smallest; the whole index is
+            // rewritten anyway on every rebuild.
+            self.writer.merge(&segments).wait()?;
+        }
+        self.writer.wait_merging_threads()?;
+        self.layout.write_meta(&meta)?;
+        self.layout.switch_current(self.id)?;
+        let removed_generations = self.layout.remove_old(self.id)?;
+        let index_bytes = self.layout.stats()?.index_bytes;
+        info!(generation = %self.id, documents = meta.documents, records = meta.records_read, "index generation built");
+        Ok(RebuildStats {
+            generation: self.id,
+            records_read: meta.records_read,
+            documents: meta.documents,
+            skipped_not_html: scan.skipped_not_html,
+            skipped_status: scan.skipped_status,
+            unreadable_records: scan.unreadable,
+            raw_html_bytes: meta.raw_html_bytes,
+            index_bytes,
+            removed_generations,
+            elapsed: self.started.elapsed(),
+        })
+    }
+}
+
 /// Builds a new generation from every record in `store`, switches `CURRENT` to it, and
 /// removes old generations (keeping the previous one for servers still reading it).
 ///
@@ -99,34 +178,20 @@ pub fn rebuild(
     index_dir: &std::path::Path,
     options: &RebuildOptions,
 ) -> Result<RebuildStats, IndexError> {
-    let started = Instant::now();
-    let layout = IndexLayout::new(index_dir);
-    let _lock = layout.lock()?;
-    let id = layout.next_id()?;
-    let dir = layout.generation_dir(id);
-    std::fs::create_dir_all(&dir).map_err(IndexError::io(&dir))?;
+    let build = Build::begin(index_dir, options)?;
     let page_store_bytes = store.total_bytes()?;
-
-    let (schema, fields) = build_schema();
-    let index = Index::create_in_dir(&dir, schema)?;
-    register_analyzers(&index);
-    let threads = match options.threads {
-        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-        n => n,
-    };
-    let writer: IndexWriter<TantivyDocument> = index.writer_with_num_threads(
-        threads,
-        options.writer_memory_bytes.max(threads * (16 << 20)),
-    )?;
-
     let progress = options.progress.clone().unwrap_or_default();
     let latest: Mutex<Latest> = Mutex::new(HashMap::new());
-    let (sender, receiver) = sync_channel::<Job>(threads * 64);
+    let (sender, receiver) = sync_channel::<Job>(build.threads * 64);
     let receiver = Mutex::new(receiver);
 
     let scan = std::thread::scope(|scope| -> Result<ScanCounts, IndexError> {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| scope.spawn(|| index_jobs(&receiver, &writer, fields, &latest, &progress)))
+        let workers: Vec<_> = (0..build.threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    index_jobs(&receiver, &build.writer, build.fields, &latest, &progress)
+                })
+            })
             .collect();
         let scan = scan_store(store, &sender, &progress);
         drop(sender);
@@ -136,45 +201,61 @@ pub fn rebuild(
         scan
     })?;
 
-    let mut writer = writer;
-    writer.commit()?;
-    let segments = index.searchable_segment_ids()?;
-    if segments.len() > 1 {
-        // One segment answers queries fastest and smallest; the whole index is rewritten
-        // anyway on every rebuild.
-        writer.merge(&segments).wait()?;
-    }
-    writer.wait_merging_threads()?;
-
     let latest = latest.into_inner().unwrap_or_else(PoisonError::into_inner);
-    let documents = latest.len() as u64;
-    let raw_html_bytes = latest.values().map(|(_, bytes)| bytes).sum();
     let meta = GenerationMeta {
-        id,
+        id: build.id,
         built_at_unix: unix_seconds(SystemTime::now()),
-        documents,
+        documents: latest.len() as u64,
         records_read: scan.records_read,
-        raw_html_bytes,
+        raw_html_bytes: latest.values().map(|(_, bytes)| bytes).sum(),
         page_store_bytes,
     };
-    layout.write_meta(&meta)?;
-    layout.switch_current(id)?;
-    let removed_generations = layout.remove_old(id)?;
-    let index_bytes = layout.stats()?.index_bytes;
-    let stats = RebuildStats {
-        generation: id,
-        records_read: scan.records_read,
-        documents,
-        skipped_not_html: scan.skipped_not_html,
-        skipped_status: scan.skipped_status,
-        unreadable_records: scan.unreadable,
-        raw_html_bytes,
-        index_bytes,
-        removed_generations,
-        elapsed: started.elapsed(),
+    build.finish(meta, scan)
+}
+
+/// A document given directly (not crawled): an evaluation collection's entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlainDocument {
+    /// Identifier, stored in the `url` field.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Body text.
+    pub body: String,
+}
+
+/// Builds a generation from plain documents with the same schema and analyzers as
+/// crawled pages (used by `quarry eval` to measure ranking on judged collections).
+///
+/// # Errors
+/// As [`rebuild`].
+pub fn index_documents(
+    documents: impl IntoIterator<Item = PlainDocument>,
+    index_dir: &std::path::Path,
+    options: &RebuildOptions,
+) -> Result<RebuildStats, IndexError> {
+    let build = Build::begin(index_dir, options)?;
+    let fields = build.fields;
+    let mut count = 0u64;
+    let mut bytes = 0u64;
+    for plain in documents {
+        let mut document = TantivyDocument::default();
+        document.add_text(fields.url, &plain.id);
+        document.add_text(fields.title, &plain.title);
+        document.add_text(fields.body, &plain.body);
+        bytes += (plain.title.len() + plain.body.len()) as u64;
+        build.writer.add_document(document)?;
+        count += 1;
+    }
+    let meta = GenerationMeta {
+        id: build.id,
+        built_at_unix: unix_seconds(SystemTime::now()),
+        documents: count,
+        records_read: count,
+        raw_html_bytes: bytes,
+        page_store_bytes: 0,
     };
-    info!(generation = %id, documents, records = scan.records_read, "index generation built");
-    Ok(stats)
+    build.finish(meta, ScanCounts::default())
 }
 
 #[derive(Debug, Default)]

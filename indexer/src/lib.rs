@@ -27,7 +27,9 @@ mod generation;
 mod schema;
 
 pub use analyzer::{ANALYZER_EN, register_analyzers};
-pub use build::{RebuildOptions, RebuildProgress, RebuildStats, rebuild};
+pub use build::{
+    PlainDocument, RebuildOptions, RebuildProgress, RebuildStats, index_documents, rebuild,
+};
 pub use document::{ExtractedPage, MAX_BODY_CHARS, extract_page, is_html};
 pub use error::IndexError;
 pub use generation::{Generation, GenerationId, GenerationMeta, IndexLayout, IndexStats};

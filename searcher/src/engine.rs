@@ -13,7 +13,7 @@ use tracing::info;
 use crate::error::SearchError;
 use crate::paging::{Cursor, TopAfter};
 use crate::query;
-use crate::rank::build_query;
+use crate::rank::{MatchMode, build_query};
 use crate::snippet::Snippets;
 
 /// Largest number of hits per page.
@@ -25,6 +25,7 @@ pub struct SearchRequest {
     query: String,
     limit: usize,
     cursor: Option<Cursor>,
+    mode: MatchMode,
 }
 
 impl SearchRequest {
@@ -51,7 +52,14 @@ impl SearchRequest {
             query: query.to_string(),
             limit,
             cursor,
+            mode: MatchMode::All,
         })
+    }
+
+    /// The same request with clauses combined as `mode` says (default: all required).
+    pub fn with_mode(mut self, mode: MatchMode) -> SearchRequest {
+        self.mode = mode;
+        self
     }
 }
 
@@ -207,7 +215,7 @@ impl SearchEngine {
             next_cursor: None,
             generation: generation.id.to_string(),
         };
-        let Some(tantivy_query) = build_query(&parsed, &fields, &mut analyzer) else {
+        let Some(tantivy_query) = build_query(&parsed, &fields, &mut analyzer, request.mode) else {
             response.took_ms = elapsed_ms(started);
             return Ok(response);
         };

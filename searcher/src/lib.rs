@@ -20,6 +20,7 @@
 
 mod engine;
 mod error;
+pub mod eval;
 pub mod http;
 pub mod paging;
 pub mod query;
@@ -28,3 +29,4 @@ pub mod snippet;
 
 pub use engine::{Hit, MAX_LIMIT, SearchEngine, SearchRequest, SearchResponse};
 pub use error::{ErrorCode, SearchError};
+pub use rank::MatchMode;

@@ -8,7 +8,7 @@
 /// Longest accepted query, in characters.
 pub const MAX_QUERY_CHARS: usize = 1000;
 /// Most words (counting every word of phrases) in one query.
-pub const MAX_QUERY_TERMS: usize = 32;
+pub const MAX_QUERY_TERMS: usize = 64;
 
 /// A query that cannot be searched.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,6 +2,7 @@
 
 mod crawl;
 mod demo;
+mod eval;
 mod index;
 mod search;
 mod serve;
@@ -37,6 +38,7 @@ pub enum Command {
     Serve(serve::Args),
     Search(search::Args),
     Demo(demo::Args),
+    Eval(eval::Args),
 }
 
 /// Runs the parsed command line.
@@ -53,6 +55,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Serve(args) => serve::run(args, config).await,
             Command::Search(args) => search::run(args, config).await,
             Command::Demo(args) => demo::run(args, config).await,
+            Command::Eval(args) => eval::run(args, config).await,
         }
     })
 }

@@ -11,6 +11,7 @@ use tantivy::{DateTime, Index, IndexWriter, TantivyDocument, Term};
 use tracing::{info, warn};
 
 use crate::analyzer::register_analyzers;
+use crate::dedup::{collapse_duplicates, content_hash};
 use crate::document::{extract_page, is_html};
 use crate::error::IndexError;
 use crate::generation::{GenerationId, GenerationMeta, IndexLayout, unix_seconds};
@@ -61,6 +62,8 @@ pub struct RebuildStats {
     pub skipped_status: u64,
     /// Records that could not be read (corrupt in the middle of a segment).
     pub unreadable_records: u64,
+    /// Pages collapsed into another page with identical text (recorded as its aliases).
+    pub duplicates_collapsed: u64,
     /// Raw HTML bytes behind the indexed documents.
     pub raw_html_bytes: u64,
     /// Bytes of the new generation on disk.
@@ -133,10 +136,18 @@ impl Build {
     /// removes old generations.
     fn finish(
         mut self,
-        meta: GenerationMeta,
+        mut meta: GenerationMeta,
         scan: ScanCounts,
+        dedup: bool,
     ) -> Result<RebuildStats, IndexError> {
         self.writer.commit()?;
+        if dedup {
+            let collapsed = collapse_duplicates(&self.index, &self.writer, self.fields)?;
+            self.writer.commit()?;
+            meta.duplicates_collapsed = collapsed.aliases.len() as u64;
+            meta.documents = meta.documents.saturating_sub(meta.duplicates_collapsed);
+            self.layout.write_aliases(self.id, &collapsed.aliases)?;
+        }
         let segments = self.index.searchable_segment_ids()?;
         if segments.len() > 1 {
             // One segment answers queries fastest and smallest; the whole index is
@@ -156,6 +167,7 @@ impl Build {
             skipped_not_html: scan.skipped_not_html,
             skipped_status: scan.skipped_status,
             unreadable_records: scan.unreadable,
+            duplicates_collapsed: meta.duplicates_collapsed,
             raw_html_bytes: meta.raw_html_bytes,
             index_bytes,
             removed_generations,
@@ -209,8 +221,9 @@ pub fn rebuild(
         records_read: scan.records_read,
         raw_html_bytes: latest.values().map(|(_, bytes)| bytes).sum(),
         page_store_bytes,
+        duplicates_collapsed: 0,
     };
-    build.finish(meta, scan)
+    build.finish(meta, scan, true)
 }
 
 /// A document given directly (not crawled): an evaluation collection's entry.
@@ -254,8 +267,10 @@ pub fn index_documents(
         records_read: count,
         raw_html_bytes: bytes,
         page_store_bytes: 0,
+        duplicates_collapsed: 0,
     };
-    build.finish(meta, ScanCounts::default())
+    // Judged collections are scored by id: identical documents must stay distinct.
+    build.finish(meta, ScanCounts::default(), false)
 }
 
 #[derive(Debug, Default)]
@@ -355,5 +370,8 @@ fn build_document(record: &PageRecord, fields: Fields) -> TantivyDocument {
     document.add_text(fields.headings, &page.headings);
     document.add_text(fields.body, &page.body);
     document.add_date(fields.fetched_at, DateTime::from_timestamp_secs(fetched));
+    if let Some(hash) = content_hash(&page.title, &page.body) {
+        document.add_u64(fields.content_hash, hash);
+    }
     document
 }

@@ -21,6 +21,7 @@ use crate::schema::Fields;
 const CURRENT: &str = "CURRENT";
 const META_FILE: &str = "generation.json";
 const LOCK_FILE: &str = "LOCK";
+const ALIASES_FILE: &str = "aliases.tsv";
 const PREFIX: &str = "gen-";
 
 /// Number of a generation; generations are numbered upwards from 1.
@@ -58,6 +59,9 @@ pub struct GenerationMeta {
     pub raw_html_bytes: u64,
     /// Size of the page store when the build read it.
     pub page_store_bytes: u64,
+    /// Pages collapsed into an identical page (see `aliases.tsv`).
+    #[serde(default)]
+    pub duplicates_collapsed: u64,
 }
 
 /// Size figures of the current index, for `quarry index stats`.
@@ -71,6 +75,8 @@ pub struct IndexStats {
     pub index_bytes: u64,
     /// Raw HTML bytes behind the indexed documents.
     pub raw_html_bytes: u64,
+    /// Pages collapsed into an identical page.
+    pub duplicates_collapsed: u64,
     /// Index bytes / raw HTML bytes.
     pub index_to_raw_ratio: f64,
     /// When the generation was built (seconds since the Unix epoch).
@@ -180,6 +186,22 @@ impl IndexLayout {
         write_durably(&path, &json)
     }
 
+    /// Writes `aliases.tsv` (alias URL, tab, URL kept) into generation `id`.
+    pub(crate) fn write_aliases(
+        &self,
+        id: GenerationId,
+        aliases: &[(String, String)],
+    ) -> Result<(), IndexError> {
+        let mut text = String::new();
+        for (alias, kept) in aliases {
+            text.push_str(alias);
+            text.push('\t');
+            text.push_str(kept);
+            text.push('\n');
+        }
+        write_durably(&self.generation_dir(id).join(ALIASES_FILE), text.as_bytes())
+    }
+
     /// Reads the meta file of generation `id`.
     pub fn read_meta(&self, id: GenerationId) -> Result<GenerationMeta, IndexError> {
         let path = self.generation_dir(id).join(META_FILE);
@@ -233,6 +255,7 @@ impl IndexLayout {
             documents: meta.documents,
             index_bytes,
             raw_html_bytes: meta.raw_html_bytes,
+            duplicates_collapsed: meta.duplicates_collapsed,
             index_to_raw_ratio: if meta.raw_html_bytes == 0 {
                 0.0
             } else {

@@ -21,6 +21,7 @@
 
 mod analyzer;
 mod build;
+mod dedup;
 mod document;
 mod error;
 mod generation;

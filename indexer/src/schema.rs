@@ -23,6 +23,8 @@ pub struct Fields {
     pub body: Field,
     /// When the page was fetched; stored, fast.
     pub fetched_at: Field,
+    /// Hash of the indexed title and body (exact-duplicate detection); fast, stored.
+    pub content_hash: Field,
 }
 
 fn text(stored: bool) -> TextOptions {
@@ -47,6 +49,7 @@ pub fn build_schema() -> (Schema, Fields) {
         headings: builder.add_text_field("headings", text(false)),
         body: builder.add_text_field("body", text(true)),
         fetched_at: builder.add_date_field("fetched_at", INDEXED | STORED | FAST),
+        content_hash: builder.add_u64_field("content_hash", INDEXED | STORED | FAST),
     };
     (builder.build(), fields)
 }
@@ -70,6 +73,7 @@ impl Fields {
             headings: get("headings")?,
             body: get("body")?,
             fetched_at: get("fetched_at")?,
+            content_hash: get("content_hash")?,
         })
     }
 }

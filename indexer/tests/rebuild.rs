@@ -133,3 +133,70 @@ fn an_empty_page_store_builds_an_empty_generation() {
     .unwrap();
     assert_eq!(stats.documents, 0);
 }
+
+#[test]
+fn identical_pages_collapse_into_the_plainest_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = PageStore::open(&dir.path().join("pages")).unwrap();
+    {
+        let mut writer = store.writer(WriterOptions::default()).unwrap();
+        let html = "text/html";
+        let same = "<title>Same</title><p>identical words here</p>";
+        writer
+            .append(&page(
+                "http://a.test/docs/page.html?highlight=x",
+                200,
+                html,
+                same,
+                30,
+            ))
+            .unwrap();
+        writer
+            .append(&page("http://a.test/docs/page.html", 200, html, same, 20))
+            .unwrap();
+        writer
+            .append(&page(
+                "http://a.test/other",
+                200,
+                html,
+                "<title>Other</title><p>different</p>",
+                10,
+            ))
+            .unwrap();
+        // An empty page is not a duplicate of another empty page.
+        writer
+            .append(&page(
+                "http://a.test/empty1",
+                200,
+                html,
+                "<title>E</title>",
+                10,
+            ))
+            .unwrap();
+        writer
+            .append(&page(
+                "http://a.test/empty2",
+                200,
+                html,
+                "<title>E</title>",
+                10,
+            ))
+            .unwrap();
+        writer.sync().unwrap();
+    }
+    let index_dir = dir.path().join("index");
+    let stats = rebuild(&store, &index_dir, &RebuildOptions::default()).unwrap();
+    assert_eq!(stats.duplicates_collapsed, 1);
+    assert_eq!(stats.documents, 4);
+    let layout = IndexLayout::new(&index_dir);
+    assert_eq!(layout.stats().unwrap().duplicates_collapsed, 1);
+    let aliases =
+        std::fs::read_to_string(layout.generation_dir(stats.generation).join("aliases.tsv"))
+            .unwrap();
+    assert_eq!(
+        aliases,
+        "http://a.test/docs/page.html?highlight=x\thttp://a.test/docs/page.html\n"
+    );
+    let generation = quarry_indexer::Generation::open_current(&layout).unwrap();
+    assert_eq!(generation.index.reader().unwrap().searcher().num_docs(), 4);
+}

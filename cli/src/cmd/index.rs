@@ -79,12 +79,14 @@ pub async fn rebuild_with_progress(
 /// Text summary of a rebuild.
 pub fn summary(stats: &RebuildStats) -> String {
     format!(
-        "built {} in {:.1} s: {} documents from {} records ({:.0} docs/s); index {:.1} MiB for {:.1} MiB of HTML ({:.0}%)",
+        "built {} in {:.1} s: {} documents from {} records ({:.0} docs/s, {} duplicates collapsed); \
+         index {:.1} MiB for {:.1} MiB of HTML ({:.0}%)",
         stats.generation,
         stats.elapsed.as_secs_f64(),
         stats.documents,
         stats.records_read,
-        stats.documents as f64 / stats.elapsed.as_secs_f64().max(0.001),
+        stats.records_read as f64 / stats.elapsed.as_secs_f64().max(0.001),
+        stats.duplicates_collapsed,
         mib(stats.index_bytes),
         mib(stats.raw_html_bytes),
         percent(stats.index_bytes, stats.raw_html_bytes),
@@ -109,6 +111,7 @@ struct StatsOutput {
     documents: u64,
     index_bytes: u64,
     raw_html_bytes: u64,
+    duplicates_collapsed: u64,
     index_to_raw_ratio: f64,
     page_store_bytes: u64,
     page_store_segments: usize,
@@ -133,6 +136,7 @@ pub async fn run(command: IndexCommand, config: Config) -> anyhow::Result<ExitCo
                 documents: index.documents,
                 index_bytes: index.index_bytes,
                 raw_html_bytes: index.raw_html_bytes,
+                duplicates_collapsed: index.duplicates_collapsed,
                 index_to_raw_ratio: index.index_to_raw_ratio,
                 page_store_bytes: store.total_bytes()?,
                 page_store_segments: store.segments()?.len(),
@@ -143,6 +147,10 @@ pub async fn run(command: IndexCommand, config: Config) -> anyhow::Result<ExitCo
             } else {
                 println!("generation        {}", output.generation);
                 println!("documents         {}", output.documents);
+                println!(
+                    "duplicates        {} collapsed into identical pages",
+                    output.duplicates_collapsed
+                );
                 println!(
                     "index bytes       {} ({:.1} MiB)",
                     output.index_bytes,

@@ -3,6 +3,7 @@
 mod crawl;
 mod demo;
 mod eval;
+mod import;
 mod index;
 mod search;
 mod serve;
@@ -39,6 +40,7 @@ pub enum Command {
     Search(search::Args),
     Demo(demo::Args),
     Eval(eval::Args),
+    Import(import::Args),
 }
 
 /// Runs the parsed command line.
@@ -56,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Search(args) => search::run(args, config).await,
             Command::Demo(args) => demo::run(args, config).await,
             Command::Eval(args) => eval::run(args, config).await,
+            Command::Import(args) => import::run(args, config).await,
         }
     })
 }

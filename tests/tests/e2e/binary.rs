@@ -215,3 +215,72 @@ fn exit_codes_follow_the_contract() {
     // Help is not an error.
     assert_eq!(run_quarry(&["--help"]).status.code(), Some(0));
 }
+
+#[test]
+fn wget_warc_files_import_and_become_searchable() {
+    let wget_present = Command::new("wget")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !wget_present {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install wget (see .ci/run)"
+        );
+        eprintln!("skipping: wget not installed");
+        return;
+    }
+    let site = FixtureSite::start(FixtureOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let warc = dir.path().join("mirror");
+    let status = Command::new("wget")
+        .args([
+            "--recursive",
+            "--level=1",
+            "--no-verbose",
+            "--tries=2",
+            "--no-proxy",
+        ])
+        .arg(format!("--warc-file={}", warc.display()))
+        .arg("--directory-prefix")
+        .arg(dir.path().join("files"))
+        .arg(site.url("/"))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    // wget exits 8 because of the fixture's 404; the WARC is what matters.
+    assert!(
+        status.code().is_some_and(|code| code == 0 || code == 8),
+        "{status:?}"
+    );
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let warc_file = format!("{}.warc.gz", warc.display());
+
+    let import = run_quarry(&["import", "--data", data, &warc_file]);
+    assert!(import.status.success(), "{}", stderr(&import));
+    assert!(
+        stdout(&import).starts_with("imported "),
+        "{}",
+        stdout(&import)
+    );
+    let rebuild = run_quarry(&["index", "rebuild", "--data", data]);
+    assert!(rebuild.status.success(), "{}", stderr(&rebuild));
+    let search = run_quarry(&["search", "--data", data, "--json", "volcano", "lava"]);
+    let json: serde_json::Value = serde_json::from_slice(&search.stdout).unwrap();
+    assert_eq!(json["hits"][0]["url"], site.url("/topics/volcanoes.html"));
+    // wget obeyed robots.txt as well: the private page is in neither store nor index.
+    let secret = run_quarry(&[
+        "search",
+        "--data",
+        data,
+        "--json",
+        quarry_tests::fixture::SECRET_WORD,
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&secret.stdout).unwrap();
+    assert_eq!(json["total"], 0);
+
+    let missing = run_quarry(&["import", "--data", data, "/nonexistent.warc.gz"]);
+    assert_eq!(missing.status.code(), Some(2));
+}

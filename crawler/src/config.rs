@@ -40,6 +40,10 @@ pub struct CrawlConfig {
     pub max_robots_bytes: u64,
     /// Redirect hops followed from one URL. Default 5.
     pub max_redirects: u32,
+    /// Waits before retrying a failed fetch (timeout, connection error, 5xx, 429), one per
+    /// retry, in ms; after the last one the URL goes to the dead-letter list. A
+    /// `Retry-After` header lengthens the wait. Default `[1000, 5000, 30000]`.
+    pub retry_backoff_ms: Vec<u64>,
     /// How long a fetched robots.txt is trusted, in seconds. Default 86400 (24 h).
     pub robots_ttl_secs: u64,
     /// The User-Agent product token, also matched against robots.txt groups. Default
@@ -71,6 +75,7 @@ impl Default for CrawlConfig {
             max_body_bytes: 10 << 20,
             max_robots_bytes: 500 << 10,
             max_redirects: 5,
+            retry_backoff_ms: vec![1000, 5000, 30_000],
             robots_ttl_secs: 86_400,
             user_agent_token: "QuarryBot".to_string(),
             contact: String::new(),

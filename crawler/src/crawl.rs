@@ -21,7 +21,9 @@ use crate::canonical::CanonicalUrl;
 use crate::config::{CrawlConfig, Scope};
 use crate::extract::{PageLinks, extract_links, x_robots_tag};
 use crate::fetch::{FetchError, Fetched, Fetcher, PageResponse, RobotsResponse, build_fetcher};
-use crate::frontier::{Completion, Frontier, FrontierError, NewUrl, QueuedUrl, UrlState};
+use crate::frontier::{
+    Completion, Disposition, Frontier, FrontierError, NewUrl, NextUrl, QueuedUrl, UrlState, now_ms,
+};
 use crate::politeness::{Hosts, RobotsState};
 use crate::robots::Robots;
 use crate::stats::{CrawlCounters, CrawlStats};
@@ -335,7 +337,7 @@ impl Run<'_> {
         self.writer.sync()?;
         let hosts_with_work = self.crawler.frontier.complete(&self.pending)?;
         for done in self.pending.drain(..) {
-            self.hosts.release(&done.host_key, done.seq);
+            self.hosts.release(&done.entry.host_key, done.entry.seq);
         }
         let delay = self.base_delay();
         for host in hosts_with_work {
@@ -367,9 +369,20 @@ impl Run<'_> {
                 return Ok(());
             }
             _ => {
-                let Some(entry) = self.crawler.frontier.next_for_host(host, &state.taken)? else {
-                    return Ok(());
-                };
+                let entry =
+                    match self
+                        .crawler
+                        .frontier
+                        .next_for_host(host, &state.taken, now_ms())?
+                    {
+                        NextUrl::Ready(entry) => entry,
+                        NextUrl::Later { at_ms } => {
+                            state.next_allowed = state.next_allowed.max(instant_at(at_ms));
+                            self.hosts.schedule(host, delay);
+                            return Ok(());
+                        }
+                        NextUrl::Empty => return Ok(()),
+                    };
                 state.robots = RobotsState::Fetching;
                 state.in_flight += 1;
                 state.next_allowed = now + state.delay;
@@ -385,18 +398,27 @@ impl Run<'_> {
         let token = self.crawler.config.user_agent_token.clone();
         for _ in 0..MAX_DENIED_PER_DISPATCH {
             let state = self.hosts.state(host, delay);
-            let Some(entry) = self.crawler.frontier.next_for_host(host, &state.taken)? else {
-                return Ok(());
+            let entry = match self
+                .crawler
+                .frontier
+                .next_for_host(host, &state.taken, now_ms())?
+            {
+                NextUrl::Ready(entry) => entry,
+                NextUrl::Later { at_ms } => {
+                    // Only retries wait here: come back when the first is due.
+                    state.next_allowed = state.next_allowed.max(instant_at(at_ms));
+                    self.hosts.schedule(host, delay);
+                    return Ok(());
+                }
+                NextUrl::Empty => return Ok(()),
             };
             state.taken.insert(entry.seq);
             if !robots.is_allowed(&token, entry.url.as_str()) {
                 debug!(url = %entry.url, "disallowed by robots.txt");
                 CrawlCounters::bump(&self.crawler.counters.robots_denied);
                 self.pending.push(Completion {
-                    host_key: entry.host_key.clone(),
-                    seq: entry.seq,
-                    url: entry.url.to_string(),
-                    state: UrlState::Skipped,
+                    entry,
+                    disposition: Disposition::Done(UrlState::Skipped),
                     discovered: Vec::new(),
                 });
                 continue;
@@ -490,7 +512,8 @@ impl Run<'_> {
         counters.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.pages_in_flight = self.pages_in_flight.saturating_sub(1);
         let mut discovered = Vec::new();
-        let state = match result {
+        let mut retry_after = None;
+        let disposition = match result {
             Ok(PageResponse::Html(fetched)) => {
                 let directives = x_robots_tag(&fetched.headers, &self.config().user_agent_token);
                 let noindex = directives.noindex || links.meta_noindex;
@@ -509,14 +532,14 @@ impl Run<'_> {
                 }
                 if noindex {
                     CrawlCounters::bump(&counters.noindex);
-                    UrlState::Skipped
+                    Disposition::Done(UrlState::Skipped)
                 } else {
                     let bytes = fetched.body.len() as u64;
                     self.writer.append(&page_record(fetched))?;
                     counters.stored_bytes.fetch_add(bytes, Ordering::Relaxed);
                     CrawlCounters::bump(&counters.stored);
                     self.stored_total += 1;
-                    UrlState::Stored
+                    Disposition::Done(UrlState::Stored)
                 }
             }
             Ok(PageResponse::Redirect { fetched, location }) => {
@@ -535,50 +558,149 @@ impl Run<'_> {
                         });
                     }
                 }
-                UrlState::Redirected
+                Disposition::Done(UrlState::Redirected)
             }
             Ok(PageResponse::NotHtml { content_type, .. }) => {
                 debug!(url = %entry.url, content_type, "not HTML; skipped");
                 CrawlCounters::bump(&counters.not_html);
-                UrlState::Skipped
+                Disposition::Done(UrlState::Skipped)
             }
             Ok(PageResponse::Status(fetched)) => {
                 debug!(url = %entry.url, status = fetched.status, "HTTP error status");
+                let status = fetched.status;
+                retry_after = fetched.header("retry-after").and_then(parse_retry_after);
                 self.writer.append(&page_record(fetched))?;
-                CrawlCounters::bump(&counters.http_errors);
-                UrlState::Failed
+                if status == 429 || (500..600).contains(&status) {
+                    self.fail(
+                        &entry,
+                        format!("http_{status}"),
+                        format!("HTTP {status}"),
+                        retry_after,
+                    )
+                } else {
+                    // Other statuses (404, 410, 403 …) are final answers, not failures.
+                    CrawlCounters::bump(&counters.http_errors);
+                    Disposition::Done(UrlState::Failed)
+                }
             }
             Err(FetchError::TooLarge { limit_bytes }) => {
                 debug!(url = %entry.url, limit_bytes, "body too large; skipped");
                 CrawlCounters::bump(&counters.too_large);
-                UrlState::Skipped
+                Disposition::Done(UrlState::Skipped)
             }
             Err(FetchError::AddressRefused { address }) => {
                 warn!(url = %entry.url, %address, "refused non-public address");
                 CrawlCounters::bump(&counters.refused_addresses);
-                UrlState::Skipped
+                Disposition::Done(UrlState::Skipped)
             }
             Err(error) => {
-                warn!(url = %entry.url, %error, "fetch failed");
-                CrawlCounters::bump(&counters.network_errors);
-                UrlState::Failed
+                warn!(url = %entry.url, %error, attempts = entry.attempts + 1, "fetch failed");
+                self.fail(&entry, error.kind().to_string(), error.to_string(), None)
             }
         };
+        let host_key = entry.host_key.clone();
         self.pending.push(Completion {
-            host_key: entry.host_key.clone(),
-            seq: entry.seq,
-            url: entry.url.to_string(),
-            state,
+            entry,
+            disposition,
             discovered,
         });
         let now = Instant::now();
         let delay = self.base_delay();
-        let host_state = self.hosts.state(&entry.host_key, delay);
+        let host_state = self.hosts.state(&host_key, delay);
         host_state.in_flight = host_state.in_flight.saturating_sub(1);
         host_state.next_allowed = host_state.next_allowed.max(now + host_state.delay);
-        self.hosts.schedule(&entry.host_key, delay);
+        if let Some(pause) = retry_after {
+            // 429/503 with Retry-After: the whole host waits, not just this URL.
+            host_state.next_allowed = host_state.next_allowed.max(now + pause);
+        }
+        self.hosts.schedule(&host_key, delay);
         Ok(())
     }
+
+    /// A failed fetch: retried after the next backoff step, or dead-lettered when the
+    /// steps are used up.
+    fn fail(
+        &self,
+        entry: &QueuedUrl,
+        kind: String,
+        message: String,
+        retry_after: Option<Duration>,
+    ) -> Disposition {
+        let counters = &self.crawler.counters;
+        match self.config().retry_backoff_ms.get(entry.attempts as usize) {
+            Some(backoff_ms) => {
+                CrawlCounters::bump(&counters.retries);
+                let wait = Duration::from_millis(*backoff_ms).max(retry_after.unwrap_or_default());
+                Disposition::Retry {
+                    not_before_ms: now_ms() + wait.as_millis() as u64,
+                }
+            }
+            None => {
+                if kind.starts_with("http_") {
+                    CrawlCounters::bump(&counters.http_errors);
+                } else {
+                    CrawlCounters::bump(&counters.network_errors);
+                }
+                CrawlCounters::bump(&counters.dead_letters);
+                Disposition::Dead { kind, message }
+            }
+        }
+    }
+}
+
+/// The `Instant` of a Unix time in ms (now, if it is in the past).
+fn instant_at(unix_ms: u64) -> Instant {
+    Instant::now() + Duration::from_millis(unix_ms.saturating_sub(now_ms()))
+}
+
+/// Longest `Retry-After` honoured: a server cannot park a host for days.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// `Retry-After` as delay-seconds or an HTTP date, capped at [`MAX_RETRY_AFTER`].
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at = httpdate_to_unix(value)?;
+            Duration::from_secs(at.saturating_sub(now_ms() / 1000))
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
+/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) to Unix seconds.
+fn httpdate_to_unix(value: &str) -> Option<u64> {
+    let parts: Vec<&str> = value.split_whitespace().collect();
+    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| m == month)? as i64
+        + 1;
+    let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
+    let hms: Vec<i64> = time
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, m, s] = hms.as_slice() else {
+        return None;
+    };
+    // Days from civil (Howard Hinnant's algorithm).
+    let (y, mo) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * mo + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + h * 3600 + m * 60 + s).ok()
 }
 
 /// Fetches one page and, for HTML, extracts its links off the async workers.
@@ -614,5 +736,25 @@ fn page_record(fetched: Fetched) -> PageRecord {
         body: fetched.body,
         ip: fetched.ip,
         request_headers: fetched.request_headers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_http_dates() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("999999"), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            httpdate_to_unix("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
     }
 }

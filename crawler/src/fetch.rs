@@ -56,6 +56,18 @@ pub enum FetchError {
 }
 
 impl FetchError {
+    /// A short stable name of the error kind (for dead letters and grouping).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FetchError::Timeout { .. } => "timeout",
+            FetchError::AddressRefused { .. } => "address_refused",
+            FetchError::Connect { .. } => "connect",
+            FetchError::TooLarge { .. } => "too_large",
+            FetchError::Body { .. } => "body",
+            FetchError::Request { .. } => "request",
+        }
+    }
+
     fn from_reqwest(error: &reqwest::Error, limit_ms: u64) -> FetchError {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
         while let Some(cause) = source {

@@ -26,6 +26,8 @@ const HOSTS: TableDefinition<&str, u64> = TableDefinition::new("hosts");
 const SCOPE: TableDefinition<&str, ()> = TableDefinition::new("scope");
 /// Counters.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// url → JSON [`DeadLetter`]: URLs whose fetch kept failing.
+const DEAD: TableDefinition<&str, &[u8]> = TableDefinition::new("dead");
 
 const NEXT_SEQ: &str = "next_seq";
 /// redb's page cache (its default is 1 GiB): the frontier lives on disk, memory holds a
@@ -84,6 +86,62 @@ pub struct QueuedUrl {
     pub depth: u32,
     /// Redirect hops followed to get here.
     pub redirects: u32,
+    /// Failed fetches so far.
+    pub attempts: u32,
+    /// Not to be fetched before this time (Unix ms); 0 for new URLs.
+    pub not_before_ms: u64,
+}
+
+/// What the frontier holds next for a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextUrl {
+    /// A URL that may be fetched now.
+    Ready(QueuedUrl),
+    /// Only retries that are not due yet; the first is due at this time (Unix ms).
+    Later {
+        /// When the first one is due.
+        at_ms: u64,
+    },
+    /// Nothing (besides entries already taken).
+    Empty,
+}
+
+/// A URL whose fetch kept failing, kept for `quarry errors`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeadLetter {
+    /// The URL.
+    pub url: String,
+    /// Politeness key of its host.
+    pub host_key: String,
+    /// Kind of the last error (`timeout`, `connect`, `http_503`, …).
+    pub kind: String,
+    /// The last error, for people.
+    pub message: String,
+    /// Fetches tried.
+    pub attempts: u32,
+    /// When it was given up (Unix seconds).
+    pub at_unix: u64,
+    /// Its depth.
+    pub depth: u32,
+}
+
+/// What to do with a completed queue entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Finished in this state.
+    Done(UrlState),
+    /// Failed; fetch it again after `not_before_ms` (Unix ms).
+    Retry {
+        /// When the retry is due.
+        not_before_ms: u64,
+    },
+    /// Failed for the last time: move it to the dead-letter list.
+    Dead {
+        /// Error kind.
+        kind: String,
+        /// Error message.
+        message: String,
+    },
 }
 
 /// A URL to add to the frontier.
@@ -100,14 +158,10 @@ pub struct NewUrl {
 /// The outcome of one queued URL, to commit.
 #[derive(Debug, Clone)]
 pub struct Completion {
-    /// Host key of the queue entry.
-    pub host_key: String,
-    /// Sequence number of the queue entry.
-    pub seq: u64,
-    /// The URL.
-    pub url: String,
-    /// What happened to it.
-    pub state: UrlState,
+    /// The entry as it was taken from the queue.
+    pub entry: QueuedUrl,
+    /// What happens to it.
+    pub disposition: Disposition,
     /// URLs it led to (links, redirect target).
     pub discovered: Vec<NewUrl>,
 }
@@ -125,10 +179,12 @@ pub struct FrontierStats {
     pub stored_pages: u64,
 }
 
-fn encode(depth: u32, redirects: u32, url: &str) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(8 + url.len());
+fn encode(depth: u32, redirects: u32, attempts: u32, not_before_ms: u64, url: &str) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(20 + url.len());
     bytes.extend_from_slice(&depth.to_le_bytes());
     bytes.extend_from_slice(&redirects.to_le_bytes());
+    bytes.extend_from_slice(&attempts.to_le_bytes());
+    bytes.extend_from_slice(&not_before_ms.to_le_bytes());
     bytes.extend_from_slice(url.as_bytes());
     bytes
 }
@@ -139,7 +195,9 @@ fn decode(host: &str, seq: u64, bytes: &[u8]) -> Result<QueuedUrl, FrontierError
         seq,
     };
     let (depth, rest) = bytes.split_first_chunk::<4>().ok_or_else(corrupt)?;
-    let (redirects, url) = rest.split_first_chunk::<4>().ok_or_else(corrupt)?;
+    let (redirects, rest) = rest.split_first_chunk::<4>().ok_or_else(corrupt)?;
+    let (attempts, rest) = rest.split_first_chunk::<4>().ok_or_else(corrupt)?;
+    let (not_before, url) = rest.split_first_chunk::<8>().ok_or_else(corrupt)?;
     let url = std::str::from_utf8(url)
         .ok()
         .and_then(CanonicalUrl::parse)
@@ -150,7 +208,37 @@ fn decode(host: &str, seq: u64, bytes: &[u8]) -> Result<QueuedUrl, FrontierError
         url,
         depth: u32::from_le_bytes(*depth),
         redirects: u32::from_le_bytes(*redirects),
+        attempts: u32::from_le_bytes(*attempts),
+        not_before_ms: u64::from_le_bytes(*not_before),
     })
+}
+
+/// Takes the next sequence number.
+fn next_seq(meta: &mut redb::Table<&str, u64>) -> Result<u64, redb::Error> {
+    let seq = meta.get(NEXT_SEQ)?.map_or(0, |v| v.value());
+    meta.insert(NEXT_SEQ, seq + 1)?;
+    Ok(seq)
+}
+
+/// Adds one to the queued count of `host_key`.
+fn count_up(counts: &mut redb::Table<&str, u64>, host_key: &str) -> Result<(), redb::Error> {
+    let count = counts.get(host_key)?.map_or(0, |v| v.value());
+    counts.insert(host_key, count + 1)?;
+    Ok(())
+}
+
+/// Removes one from the queued count of `host_key`.
+fn count_down(counts: &mut redb::Table<&str, u64>, host_key: &str) -> Result<(), redb::Error> {
+    let left = counts
+        .get(host_key)?
+        .map_or(0, |v| v.value())
+        .saturating_sub(1);
+    if left == 0 {
+        counts.remove(host_key)?;
+    } else {
+        counts.insert(host_key, left)?;
+    }
+    Ok(())
 }
 
 /// The frontier of one crawl.
@@ -192,6 +280,7 @@ impl Frontier {
             txn.open_table(HOSTS)?;
             txn.open_table(SCOPE)?;
             txn.open_table(META)?;
+            txn.open_table(DEAD)?;
             Ok(())
         })?;
         Ok(frontier)
@@ -267,34 +356,44 @@ impl Frontier {
         self.string_keys(HOSTS)
     }
 
-    /// The first queued URL of `host_key` whose sequence number is not in `taken`
-    /// (entries being fetched or awaiting commit).
+    /// The first queued URL of `host_key` that is due at `now_ms` and whose sequence
+    /// number is not in `taken` (entries being fetched or awaiting commit).
     pub fn next_for_host(
         &self,
         host_key: &str,
         taken: &HashSet<u64>,
-    ) -> Result<Option<QueuedUrl>, FrontierError> {
-        let read = || -> Result<Option<(u64, Vec<u8>)>, redb::Error> {
+        now_ms: u64,
+    ) -> Result<NextUrl, FrontierError> {
+        let read = || -> Result<Result<NextUrl, FrontierError>, redb::Error> {
             let txn = self.db.begin_read()?;
             let table = txn.open_table(QUEUE)?;
+            let mut later: Option<u64> = None;
             for entry in table.range((host_key, 0u64)..=(host_key, u64::MAX))? {
                 let (key, value) = entry?;
                 let (_, seq) = key.value();
-                if !taken.contains(&seq) {
-                    return Ok(Some((seq, value.value().to_vec())));
+                if taken.contains(&seq) {
+                    continue;
                 }
+                let queued = match decode(host_key, seq, value.value()) {
+                    Ok(queued) => queued,
+                    Err(error) => return Ok(Err(error)),
+                };
+                if queued.not_before_ms <= now_ms {
+                    return Ok(Ok(NextUrl::Ready(queued)));
+                }
+                later = Some(later.map_or(queued.not_before_ms, |at| at.min(queued.not_before_ms)));
             }
-            Ok(None)
+            Ok(Ok(
+                later.map_or(NextUrl::Empty, |at_ms| NextUrl::Later { at_ms })
+            ))
         };
-        match read().map_err(|e| self.db_error(e))? {
-            Some((seq, bytes)) => decode(host_key, seq, &bytes).map(Some),
-            None => Ok(None),
-        }
+        read().map_err(|e| self.db_error(e))?
     }
 
     /// Commits a batch of outcomes in one durable transaction: removes their queue
-    /// entries, records their state, queues the URLs they led to that were never seen, and
-    /// counts stored pages. Returns the host keys that got new work.
+    /// entries, records their state, puts retries back in their host queue, moves dead
+    /// ones to the dead-letter list, queues the URLs they led to that were never seen,
+    /// and counts stored pages. Returns the host keys that got new work.
     ///
     /// # Errors
     /// [`FrontierError::Db`]; on error nothing of the batch is applied.
@@ -306,21 +405,47 @@ impl Frontier {
                 let mut queue = txn.open_table(QUEUE)?;
                 let mut counts = txn.open_table(HOSTS)?;
                 let mut seen = txn.open_table(SEEN)?;
+                let mut dead = txn.open_table(DEAD)?;
+                let mut meta = txn.open_table(META)?;
                 for done in batch {
-                    if queue.remove((done.host_key.as_str(), done.seq))?.is_some() {
-                        let left = counts
-                            .get(done.host_key.as_str())?
-                            .map_or(0, |v| v.value())
-                            .saturating_sub(1);
-                        if left == 0 {
-                            counts.remove(done.host_key.as_str())?;
-                        } else {
-                            counts.insert(done.host_key.as_str(), left)?;
-                        }
+                    let entry = &done.entry;
+                    let host = entry.host_key.as_str();
+                    if queue.remove((host, entry.seq))?.is_some() {
+                        count_down(&mut counts, host)?;
                     }
-                    seen.insert(done.url.as_str(), done.state as u8)?;
-                    if done.state == UrlState::Stored {
-                        stored += 1;
+                    let url = entry.url.as_str();
+                    match &done.disposition {
+                        Disposition::Done(state) => {
+                            seen.insert(url, *state as u8)?;
+                            stored += u64::from(*state == UrlState::Stored);
+                        }
+                        Disposition::Retry { not_before_ms } => {
+                            let seq = next_seq(&mut meta)?;
+                            let bytes = encode(
+                                entry.depth,
+                                entry.redirects,
+                                entry.attempts + 1,
+                                *not_before_ms,
+                                url,
+                            );
+                            queue.insert((host, seq), bytes.as_slice())?;
+                            count_up(&mut counts, host)?;
+                            hosts.insert(entry.host_key.clone());
+                        }
+                        Disposition::Dead { kind, message } => {
+                            seen.insert(url, UrlState::Failed as u8)?;
+                            let letter = DeadLetter {
+                                url: url.to_string(),
+                                host_key: entry.host_key.clone(),
+                                kind: kind.clone(),
+                                message: message.clone(),
+                                attempts: entry.attempts + 1,
+                                at_unix: now_ms() / 1000,
+                                depth: entry.depth,
+                            };
+                            let json = serde_json::to_vec(&letter).unwrap_or_default();
+                            dead.insert(url, json.as_slice())?;
+                        }
                     }
                 }
             }
@@ -335,6 +460,55 @@ impl Frontier {
                 meta.insert(STORED_PAGES, total)?;
             }
             Ok(hosts.into_iter().collect())
+        })
+    }
+
+    /// The dead-letter list.
+    pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, FrontierError> {
+        let read = || -> Result<Vec<DeadLetter>, redb::Error> {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(DEAD)?;
+            let mut out = Vec::new();
+            for entry in table.iter()? {
+                let (_, value) = entry?;
+                // An entry that does not decode was written by another version: skip it
+                // rather than refuse to list the rest.
+                if let Ok(letter) = serde_json::from_slice(value.value()) {
+                    out.push(letter);
+                }
+            }
+            Ok(out)
+        };
+        read().map_err(|e| self.db_error(e))
+    }
+
+    /// Moves dead letters back into their host queues (all, or those whose host name is
+    /// `host`), with their attempt counts reset. Returns how many were requeued.
+    pub fn requeue_dead(&self, host: Option<&str>) -> Result<u64, FrontierError> {
+        let letters = self.dead_letters()?;
+        self.write(|txn| {
+            let mut dead = txn.open_table(DEAD)?;
+            let mut queue = txn.open_table(QUEUE)?;
+            let mut counts = txn.open_table(HOSTS)?;
+            let mut seen = txn.open_table(SEEN)?;
+            let mut meta = txn.open_table(META)?;
+            let mut requeued = 0;
+            for letter in letters {
+                let Some(url) = CanonicalUrl::parse(&letter.url) else {
+                    continue;
+                };
+                if host.is_some_and(|h| !url.host().eq_ignore_ascii_case(h)) {
+                    continue;
+                }
+                dead.remove(letter.url.as_str())?;
+                let seq = next_seq(&mut meta)?;
+                let bytes = encode(letter.depth, 0, 0, 0, url.as_str());
+                queue.insert((letter.host_key.as_str(), seq), bytes.as_slice())?;
+                count_up(&mut counts, &letter.host_key)?;
+                seen.insert(url.as_str(), UrlState::Queued as u8)?;
+                requeued += 1;
+            }
+            Ok(requeued)
         })
     }
 
@@ -366,7 +540,6 @@ fn enqueue_in(
     let mut queue = txn.open_table(QUEUE)?;
     let mut counts = txn.open_table(HOSTS)?;
     let mut meta = txn.open_table(META)?;
-    let mut next_seq = meta.get(NEXT_SEQ)?.map_or(0, |v| v.value());
     for new in urls {
         let url = new.url.as_str();
         if seen.get(url)?.is_some() {
@@ -374,17 +547,22 @@ fn enqueue_in(
         }
         seen.insert(url, UrlState::Queued as u8)?;
         let host_key = new.url.host_key();
+        let seq = next_seq(&mut meta)?;
         queue.insert(
-            (host_key.as_str(), next_seq),
-            encode(new.depth, new.redirects, url).as_slice(),
+            (host_key.as_str(), seq),
+            encode(new.depth, new.redirects, 0, 0, url).as_slice(),
         )?;
-        next_seq += 1;
-        let count = counts.get(host_key.as_str())?.map_or(0, |v| v.value());
-        counts.insert(host_key.as_str(), count + 1)?;
+        count_up(&mut counts, &host_key)?;
         hosts.insert(host_key);
     }
-    meta.insert(NEXT_SEQ, next_seq)?;
     Ok(())
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]
@@ -396,6 +574,21 @@ mod tests {
             url: CanonicalUrl::parse(url).unwrap(),
             depth,
             redirects: 0,
+        }
+    }
+
+    fn ready(frontier: &Frontier, host: &str, taken: &HashSet<u64>) -> QueuedUrl {
+        match frontier.next_for_host(host, taken, now_ms()).unwrap() {
+            NextUrl::Ready(entry) => entry,
+            other => panic!("expected a ready entry, got {other:?}"),
+        }
+    }
+
+    fn done(entry: QueuedUrl, disposition: Disposition, discovered: Vec<NewUrl>) -> Completion {
+        Completion {
+            entry,
+            disposition,
+            discovered,
         }
     }
 
@@ -414,22 +607,19 @@ mod tests {
         assert_eq!(hosts.len(), 2);
         assert_eq!(frontier.stats().unwrap().queued, 2);
 
-        let first = frontier
-            .next_for_host("a.test:80", &HashSet::new())
-            .unwrap()
-            .unwrap();
+        let first = ready(&frontier, "a.test:80", &HashSet::new());
         assert_eq!(first.url.as_str(), "http://a.test/1");
         let taken: HashSet<u64> = [first.seq].into();
-        assert_eq!(frontier.next_for_host("a.test:80", &taken).unwrap(), None);
+        assert_eq!(
+            frontier
+                .next_for_host("a.test:80", &taken, now_ms())
+                .unwrap(),
+            NextUrl::Empty
+        );
 
+        let discovered = vec![new("http://a.test/2", 1), new("http://a.test/1", 1)];
         frontier
-            .complete(&[Completion {
-                host_key: first.host_key.clone(),
-                seq: first.seq,
-                url: first.url.to_string(),
-                state: UrlState::Stored,
-                discovered: vec![new("http://a.test/2", 1), new("http://a.test/1", 1)],
-            }])
+            .complete(&[done(first, Disposition::Done(UrlState::Stored), discovered)])
             .unwrap();
         drop(frontier);
 
@@ -444,10 +634,7 @@ mod tests {
                 stored_pages: 1
             }
         );
-        let next = frontier
-            .next_for_host("a.test:80", &HashSet::new())
-            .unwrap()
-            .unwrap();
+        let next = ready(&frontier, "a.test:80", &HashSet::new());
         assert_eq!((next.url.as_str(), next.depth), ("http://a.test/2", 1));
     }
 
@@ -457,15 +644,70 @@ mod tests {
         let path = dir.path().join("frontier.redb");
         let frontier = Frontier::open(&path).unwrap();
         frontier.enqueue(&[new("http://a.test/x", 0)]).unwrap();
-        let taken = frontier
-            .next_for_host("a.test:80", &HashSet::new())
-            .unwrap();
-        assert!(taken.is_some());
+        ready(&frontier, "a.test:80", &HashSet::new());
         drop(frontier); // "crash" before completing
         let frontier = Frontier::open(&path).unwrap();
         assert_eq!(
             frontier.hosts_with_work().unwrap(),
             vec!["a.test:80".to_string()]
+        );
+    }
+
+    #[test]
+    fn retries_wait_their_turn_and_dead_letters_can_be_requeued() {
+        let dir = tempfile::tempdir().unwrap();
+        let frontier = Frontier::open(&dir.path().join("frontier.redb")).unwrap();
+        frontier.enqueue(&[new("http://a.test/flaky", 2)]).unwrap();
+        let entry = ready(&frontier, "a.test:80", &HashSet::new());
+        let due = now_ms() + 60_000;
+        let hosts = frontier
+            .complete(&[done(
+                entry,
+                Disposition::Retry { not_before_ms: due },
+                Vec::new(),
+            )])
+            .unwrap();
+        assert_eq!(hosts, vec!["a.test:80".to_string()]);
+        assert_eq!(frontier.stats().unwrap().queued, 1);
+        assert_eq!(
+            frontier
+                .next_for_host("a.test:80", &HashSet::new(), now_ms())
+                .unwrap(),
+            NextUrl::Later { at_ms: due }
+        );
+        let retry = match frontier
+            .next_for_host("a.test:80", &HashSet::new(), due)
+            .unwrap()
+        {
+            NextUrl::Ready(entry) => entry,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((retry.attempts, retry.depth), (1, 2));
+
+        let dead = Disposition::Dead {
+            kind: "http_503".into(),
+            message: "HTTP 503".into(),
+        };
+        frontier.complete(&[done(retry, dead, Vec::new())]).unwrap();
+        assert_eq!(frontier.stats().unwrap().queued, 0);
+        let letters = frontier.dead_letters().unwrap();
+        assert_eq!(letters.len(), 1);
+        assert_eq!(
+            (
+                letters[0].url.as_str(),
+                letters[0].kind.as_str(),
+                letters[0].attempts
+            ),
+            ("http://a.test/flaky", "http_503", 2)
+        );
+
+        assert_eq!(frontier.requeue_dead(Some("other.test")).unwrap(), 0);
+        assert_eq!(frontier.requeue_dead(Some("A.test")).unwrap(), 1);
+        assert!(frontier.dead_letters().unwrap().is_empty());
+        let again = ready(&frontier, "a.test:80", &HashSet::new());
+        assert_eq!(
+            (again.url.as_str(), again.attempts, again.depth),
+            ("http://a.test/flaky", 0, 2)
         );
     }
 }

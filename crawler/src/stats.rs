@@ -30,6 +30,10 @@ pub struct CrawlCounters {
     pub network_errors: AtomicU64,
     /// Fetches refused by the address guard.
     pub refused_addresses: AtomicU64,
+    /// Failed fetches scheduled again after a backoff.
+    pub retries: AtomicU64,
+    /// URLs given up after their last retry (listed by `quarry errors list`).
+    pub dead_letters: AtomicU64,
     /// Fetches running now.
     pub in_flight: AtomicU64,
     /// URLs waiting in the frontier (updated at each commit).
@@ -61,6 +65,10 @@ pub struct CrawlStats {
     pub network_errors: u64,
     /// Refused addresses.
     pub refused_addresses: u64,
+    /// Retries scheduled.
+    pub retries: u64,
+    /// URLs moved to the dead-letter list.
+    pub dead_letters: u64,
     /// URLs still queued when the run ended.
     pub queued: u64,
     /// Wall time of the run, in seconds.
@@ -101,6 +109,8 @@ impl CrawlCounters {
             http_errors: get(&self.http_errors),
             network_errors: get(&self.network_errors),
             refused_addresses: get(&self.refused_addresses),
+            retries: get(&self.retries),
+            dead_letters: get(&self.dead_letters),
             queued: get(&self.queued),
             elapsed_secs: elapsed.as_secs_f64(),
             interrupted: false,

@@ -149,6 +149,9 @@ pub struct FixtureOptions {
     pub page_latency: Duration,
     /// `Crawl-delay` (seconds) to announce in robots.txt.
     pub crawl_delay: Option<f64>,
+    /// Link two failing pages from the index: `/flaky.html` answers 503 twice, then 200;
+    /// `/broken.html` always answers 500.
+    pub failing_pages: bool,
 }
 
 /// A running fixture site. Stops when dropped.
@@ -164,6 +167,9 @@ struct AppState {
     log: RequestLog,
     options: FixtureOptions,
 }
+
+/// Title of `/flaky.html` once it answers.
+pub const FLAKY_TITLE: &str = "Eventually there";
 
 fn html(status: StatusCode, body: String) -> Response {
     (
@@ -214,7 +220,7 @@ fn topic_page(index: usize) -> String {
     )
 }
 
-fn index_page() -> String {
+fn index_page(failing_pages: bool) -> String {
     let mut links: String = TOPICS
         .iter()
         .map(|(slug, title, _)| format!("<li><a href=\"/topics/{slug}.html\">{title}</a></li>"))
@@ -229,6 +235,9 @@ fn index_page() -> String {
          <li><a href=\"/missing.html\">A broken link</a></li>\
          <li><a href=\"/drafts.html\">Drafts</a></li>",
     );
+    if failing_pages {
+        links.push_str("<li><a href=\"/flaky.html\">Flaky</a></li><li><a href=\"/broken.html\">Broken</a></li>");
+    }
     layout(
         "Fixture encyclopedia",
         &format!("<p>A small encyclopedia of nature, food and inventions.</p><ul>{links}</ul>"),
@@ -253,7 +262,30 @@ async fn handle(State(state): State<AppState>, uri: Uri) -> Response {
             }
             ([(header::CONTENT_TYPE, "text/plain")], robots).into_response()
         }
-        "/" => html(StatusCode::OK, index_page()),
+        "/" => html(StatusCode::OK, index_page(state.options.failing_pages)),
+        "/flaky.html" => {
+            let attempts = state
+                .log
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .filter(|(_, p)| p == "/flaky.html")
+                .count();
+            if attempts <= 2 {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "0")],
+                    "busy",
+                )
+                    .into_response()
+            } else {
+                html(
+                    StatusCode::OK,
+                    layout(FLAKY_TITLE, "<p>Third time lucky.</p>"),
+                )
+            }
+        }
+        "/broken.html" => (StatusCode::INTERNAL_SERVER_ERROR, "broken").into_response(),
         "/index.html" => (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, "/")]).into_response(),
         "/about.html" => html(
             StatusCode::OK,

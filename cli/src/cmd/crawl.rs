@@ -107,7 +107,7 @@ pub fn summary(stats: &CrawlStats) -> String {
     );
     text.push_str(&format!(
         "\n  redirects {} · robots.txt denied {} · not HTML {} · noindex {} · too large {} · \
-         HTTP errors {} · network errors {} · refused addresses {}",
+         HTTP errors {} · network errors {} · refused addresses {} · retries {} · given up {}",
         stats.redirected,
         stats.robots_denied,
         stats.not_html,
@@ -115,7 +115,9 @@ pub fn summary(stats: &CrawlStats) -> String {
         stats.too_large,
         stats.http_errors,
         stats.network_errors,
-        stats.refused_addresses
+        stats.refused_addresses,
+        stats.retries,
+        stats.dead_letters
     ));
     if stats.queued > 0 {
         text.push_str(&format!(

@@ -2,6 +2,7 @@
 
 mod crawl;
 mod demo;
+mod errors;
 mod eval;
 mod import;
 mod index;
@@ -41,6 +42,8 @@ pub enum Command {
     Demo(demo::Args),
     Eval(eval::Args),
     Import(import::Args),
+    #[command(subcommand)]
+    Errors(errors::ErrorsCommand),
 }
 
 /// Runs the parsed command line.
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Demo(args) => demo::run(args, config).await,
             Command::Eval(args) => eval::run(args, config).await,
             Command::Import(args) => import::run(args, config).await,
+            Command::Errors(command) => errors::run(command, config).await,
         }
     })
 }

@@ -3,5 +3,6 @@
 
 mod binary;
 mod crash;
+mod errors;
 mod pipeline;
 mod politeness;

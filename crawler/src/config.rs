@@ -26,6 +26,9 @@ pub struct CrawlConfig {
     pub min_host_delay_ms: u64,
     /// Largest `Crawl-delay` honoured, in ms (longer ones are capped). Default 30000.
     pub max_crawl_delay_ms: u64,
+    /// The delay between requests to a host is at least this many times its last
+    /// response time, so slow servers are asked less often. 0 turns it off. Default 1.0.
+    pub response_time_factor: f64,
     /// Concurrent connections per host. Default 1.
     pub max_connections_per_host: usize,
     /// Concurrent fetches over all hosts. Default 64.
@@ -68,6 +71,7 @@ impl Default for CrawlConfig {
             max_depth: 16,
             min_host_delay_ms: 1000,
             max_crawl_delay_ms: 30_000,
+            response_time_factor: 1.0,
             max_connections_per_host: 1,
             max_concurrent_fetches: 64,
             request_timeout_ms: 30_000,

@@ -496,7 +496,8 @@ impl Run<'_> {
                 .crawl_delay(&token)
                 .unwrap_or_default()
                 .min(max_crawl_delay);
-            state.delay = base.max(crawl_delay);
+            state.min_delay = base.max(crawl_delay);
+            state.delay = state.delay.max(state.min_delay);
         }
         state.next_allowed = state.next_allowed.max(now + state.delay);
         self.hosts.schedule(host, base);
@@ -513,6 +514,14 @@ impl Run<'_> {
         self.pages_in_flight = self.pages_in_flight.saturating_sub(1);
         let mut discovered = Vec::new();
         let mut retry_after = None;
+        let response_time = match &result {
+            Ok(PageResponse::Html(fetched)) | Ok(PageResponse::Status(fetched)) => {
+                Some(fetched.elapsed)
+            }
+            Ok(PageResponse::Redirect { fetched, .. })
+            | Ok(PageResponse::NotHtml { fetched, .. }) => Some(fetched.elapsed),
+            Err(_) => None,
+        };
         let disposition = match result {
             Ok(PageResponse::Html(fetched)) => {
                 let directives = x_robots_tag(&fetched.headers, &self.config().user_agent_token);
@@ -606,7 +615,11 @@ impl Run<'_> {
         });
         let now = Instant::now();
         let delay = self.base_delay();
+        let factor = self.config().response_time_factor;
         let host_state = self.hosts.state(&host_key, delay);
+        if let Some(elapsed) = response_time {
+            host_state.adapt(elapsed, factor);
+        }
         host_state.in_flight = host_state.in_flight.saturating_sub(1);
         host_state.next_allowed = host_state.next_allowed.max(now + host_state.delay);
         if let Some(pause) = retry_after {

@@ -42,8 +42,10 @@ pub struct HostState {
     pub taken: HashSet<u64>,
     /// robots.txt state.
     pub robots: RobotsState,
-    /// Delay between request starts.
+    /// Delay between request starts: the larger of `min_delay` and the adaptive part.
     pub delay: Duration,
+    /// The configured minimum, raised by robots.txt `Crawl-delay`.
+    pub min_delay: Duration,
     /// robots.txt fetches that failed in a row.
     pub robots_failures: u32,
     scheduled: bool,
@@ -54,6 +56,15 @@ pub struct HostState {
 pub struct Hosts {
     states: HashMap<String, HostState>,
     heap: BinaryHeap<Reverse<(Instant, String)>>,
+}
+
+impl HostState {
+    /// Adapts the delay to how long the host took to answer: `factor` × `response_time`,
+    /// never below `min_delay`. A slow server gets proportionally fewer requests.
+    pub fn adapt(&mut self, response_time: Duration, factor: f64) {
+        let adaptive = response_time.mul_f64(factor.max(0.0));
+        self.delay = self.min_delay.max(adaptive);
+    }
 }
 
 impl Hosts {
@@ -72,6 +83,7 @@ impl Hosts {
                 taken: HashSet::new(),
                 robots: RobotsState::Unknown,
                 delay,
+                min_delay: delay,
                 robots_failures: 0,
                 scheduled: false,
             })
@@ -122,6 +134,18 @@ impl Hosts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delay_follows_response_time_above_the_minimum() {
+        let mut hosts = Hosts::new();
+        let state = hosts.state("a", Duration::from_millis(100));
+        state.adapt(Duration::from_millis(200), 2.0);
+        assert_eq!(state.delay, Duration::from_millis(400));
+        state.adapt(Duration::from_millis(10), 2.0);
+        assert_eq!(state.delay, Duration::from_millis(100));
+        state.adapt(Duration::from_secs(1), 0.0);
+        assert_eq!(state.delay, Duration::from_millis(100));
+    }
 
     #[test]
     fn hosts_come_out_in_time_order_once() {

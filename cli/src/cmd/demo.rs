@@ -95,6 +95,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
         max_pages: Some(args.max_pages),
         // Our own loopback server: no politeness delay, a few connections.
         min_host_delay_ms: 0,
+        response_time_factor: 0.0,
         max_connections_per_host: 4,
         allow_private_addresses: true,
         ..config.crawl.clone()

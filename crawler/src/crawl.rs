@@ -352,6 +352,25 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// The next URL of `host` that may be fetched now. When only retries that are not due
+    /// remain, the host is rescheduled for the first of them and `None` is returned.
+    fn next_due(&mut self, host: &str, delay: Duration) -> Result<Option<QueuedUrl>, CrawlError> {
+        let state = self.hosts.state(host, delay);
+        match self
+            .crawler
+            .frontier
+            .next_for_host(host, &state.taken, now_ms())?
+        {
+            NextUrl::Ready(entry) => Ok(Some(entry)),
+            NextUrl::Later { at_ms } => {
+                state.next_allowed = state.next_allowed.max(instant_at(at_ms));
+                self.hosts.schedule(host, delay);
+                Ok(None)
+            }
+            NextUrl::Empty => Ok(None),
+        }
+    }
+
     /// Starts the next fetch for `host`, if its robots.txt and connection limit allow.
     fn dispatch(&mut self, host: &str, now: Instant) -> Result<(), CrawlError> {
         let delay = self.base_delay();
@@ -369,20 +388,10 @@ impl Run<'_> {
                 return Ok(());
             }
             _ => {
-                let entry =
-                    match self
-                        .crawler
-                        .frontier
-                        .next_for_host(host, &state.taken, now_ms())?
-                    {
-                        NextUrl::Ready(entry) => entry,
-                        NextUrl::Later { at_ms } => {
-                            state.next_allowed = state.next_allowed.max(instant_at(at_ms));
-                            self.hosts.schedule(host, delay);
-                            return Ok(());
-                        }
-                        NextUrl::Empty => return Ok(()),
-                    };
+                let Some(entry) = self.next_due(host, delay)? else {
+                    return Ok(());
+                };
+                let state = self.hosts.state(host, delay);
                 state.robots = RobotsState::Fetching;
                 state.in_flight += 1;
                 state.next_allowed = now + state.delay;
@@ -397,21 +406,10 @@ impl Run<'_> {
         };
         let token = self.crawler.config.user_agent_token.clone();
         for _ in 0..MAX_DENIED_PER_DISPATCH {
-            let state = self.hosts.state(host, delay);
-            let entry = match self
-                .crawler
-                .frontier
-                .next_for_host(host, &state.taken, now_ms())?
-            {
-                NextUrl::Ready(entry) => entry,
-                NextUrl::Later { at_ms } => {
-                    // Only retries wait here: come back when the first is due.
-                    state.next_allowed = state.next_allowed.max(instant_at(at_ms));
-                    self.hosts.schedule(host, delay);
-                    return Ok(());
-                }
-                NextUrl::Empty => return Ok(()),
+            let Some(entry) = self.next_due(host, delay)? else {
+                return Ok(());
             };
+            let state = self.hosts.state(host, delay);
             state.taken.insert(entry.seq);
             if !robots.is_allowed(&token, entry.url.as_str()) {
                 debug!(url = %entry.url, "disallowed by robots.txt");

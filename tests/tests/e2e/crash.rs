@@ -2,7 +2,8 @@
 //! the pages in flight (fetched but not yet committed) are fetched twice.
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use quarry_crawler::DataLayout;
@@ -26,34 +27,65 @@ fn stored_paths(data: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// A crawl of the fixture site slow enough (40 ms per page) to be interrupted midway.
+struct SlowCrawl {
+    site: FixtureSite,
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    args: Vec<String>,
+}
+
+impl SlowCrawl {
+    fn new() -> SlowCrawl {
+        let site = FixtureSite::start(FixtureOptions {
+            page_latency: Duration::from_millis(40),
+            ..FixtureOptions::default()
+        });
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        let seeds = dir.path().join("seeds.txt");
+        std::fs::write(&seeds, site.url("/")).expect("write seeds");
+        let args = [
+            "crawl",
+            "--seeds",
+            &seeds.to_string_lossy(),
+            "--data",
+            &data.to_string_lossy(),
+        ]
+        .into_iter()
+        .chain(["--delay-ms", "0", "--allow-private-addresses"])
+        .map(str::to_string)
+        .collect();
+        SlowCrawl {
+            site,
+            _dir: dir,
+            data,
+            args,
+        }
+    }
+
+    fn args(&self) -> Vec<&str> {
+        self.args.iter().map(String::as_str).collect()
+    }
+
+    /// Starts `quarry crawl` with its output piped.
+    fn spawn(&self) -> Child {
+        Command::new(quarry_bin())
+            .args(&self.args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start quarry crawl")
+    }
+}
+
 #[test]
 fn crawl_killed_with_sigkill_resumes_without_losing_pages() {
     // 40 ms per page: the crawl takes over a second, and is killed in the middle.
-    let site = FixtureSite::start(FixtureOptions {
-        page_latency: Duration::from_millis(40),
-        ..FixtureOptions::default()
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let seeds = dir.path().join("seeds.txt");
-    std::fs::write(&seeds, site.url("/")).unwrap();
-    let args = [
-        "crawl",
-        "--seeds",
-        seeds.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--delay-ms",
-        "0",
-        "--allow-private-addresses",
-    ];
+    let crawl = SlowCrawl::new();
+    let (site, data, args) = (&crawl.site, &crawl.data, crawl.args());
 
-    let mut child = Command::new(quarry_bin())
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = crawl.spawn();
     // Kill once some pages are committed but well before the end.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -69,7 +101,7 @@ fn crawl_killed_with_sigkill_resumes_without_losing_pages() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let before = stored_paths(&data).len();
+    let before = stored_paths(data).len();
     assert!(
         before < expected_pages().len(),
         "the kill came too late to test anything"
@@ -83,7 +115,7 @@ fn crawl_killed_with_sigkill_resumes_without_losing_pages() {
     );
     assert!(String::from_utf8_lossy(&resumed.stderr).contains("resuming"));
 
-    let stored: HashSet<String> = stored_paths(&data).into_iter().collect();
+    let stored: HashSet<String> = stored_paths(data).into_iter().collect();
     let expected: HashSet<String> = expected_pages().into_iter().collect();
     assert_eq!(
         stored, expected,
@@ -104,30 +136,9 @@ fn crawl_killed_with_sigkill_resumes_without_losing_pages() {
 
 #[test]
 fn ctrl_c_stops_cleanly_and_the_next_run_resumes() {
-    let site = FixtureSite::start(FixtureOptions {
-        page_latency: Duration::from_millis(40),
-        ..FixtureOptions::default()
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let seeds = dir.path().join("seeds.txt");
-    std::fs::write(&seeds, site.url("/")).unwrap();
-    let args = [
-        "crawl",
-        "--seeds",
-        seeds.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--delay-ms",
-        "0",
-        "--allow-private-addresses",
-    ];
-    let child = Command::new(quarry_bin())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let crawl = SlowCrawl::new();
+    let (site, data, args) = (&crawl.site, &crawl.data, crawl.args());
+    let child = crawl.spawn();
     let deadline = Instant::now() + Duration::from_secs(20);
     while site.requests().len() < 8 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -144,12 +155,12 @@ fn ctrl_c_stops_cleanly_and_the_next_run_resumes() {
         stdout.contains("run the same command again to resume"),
         "{stdout}"
     );
-    let stopped_with = stored_paths(&data).len();
+    let stopped_with = stored_paths(data).len();
     assert!(stopped_with < expected_pages().len());
 
     let resumed = run_quarry(&args);
     assert!(resumed.status.success());
-    let stored: HashSet<String> = stored_paths(&data).into_iter().collect();
+    let stored: HashSet<String> = stored_paths(data).into_iter().collect();
     let expected: HashSet<String> = expected_pages().into_iter().collect();
     assert_eq!(stored, expected);
 }

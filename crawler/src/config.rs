@@ -21,6 +21,24 @@ pub struct CrawlConfig {
     pub max_pages: Option<u64>,
     /// Links further than this many hops from a seed are not followed. Default 16.
     pub max_depth: u32,
+    /// URLs queued per host over the life of the crawl; later ones are dropped. Default
+    /// 100000.
+    pub max_urls_per_host: u64,
+    /// Discovered URLs longer than this (in bytes) are dropped. Default 2048.
+    pub max_url_length: usize,
+    /// URLs that differ only in their query string, per host and path; later variants are
+    /// dropped (infinite calendars, faceted search, session parameters). Default 1000.
+    pub max_query_variants_per_path: u64,
+    /// Paths with more segments than this, or with a run of segments repeated three times
+    /// (`/a/b/a/b/a/b`), are dropped as crawler traps. Default 32.
+    pub max_path_segments: usize,
+    /// Pages stored longer ago than this many seconds are fetched again (conditionally,
+    /// with `If-None-Match`/`If-Modified-Since`) when `quarry crawl` runs on the same data
+    /// directory. Default 604800 (7 days); 0 turns recrawling off.
+    pub recrawl_after_secs: u64,
+    /// Follow `<link rel=canonical>`: a page naming another in-scope URL as canonical is
+    /// stored under that URL. Default true.
+    pub follow_canonical: bool,
     /// Minimum delay between two requests to the same host, in ms. robots.txt
     /// `Crawl-delay` can raise it. Default 1000.
     pub min_host_delay_ms: u64,
@@ -31,6 +49,16 @@ pub struct CrawlConfig {
     pub response_time_factor: f64,
     /// Concurrent connections per host. Default 1.
     pub max_connections_per_host: usize,
+    /// Minimum delay between two requests to the same IP address, in ms, over all the
+    /// host names served from it (a hundred virtual hosts on one server share it). Never
+    /// more than `min_host_delay_ms`. Default 250.
+    pub min_ip_delay_ms: u64,
+    /// Concurrent connections per IP address, over all its host names (never fewer than
+    /// `max_connections_per_host`). Default 4.
+    pub max_connections_per_ip: usize,
+    /// Longest delay between requests to a host that 429/503 answers without
+    /// `Retry-After` can push it to (each one doubles the delay), in ms. Default 60000.
+    pub max_backoff_delay_ms: u64,
     /// Concurrent fetches over all hosts. Default 64.
     pub max_concurrent_fetches: usize,
     /// Time limit of one fetch (connect, headers and body), in ms. Default 30000.
@@ -69,10 +97,19 @@ impl Default for CrawlConfig {
         CrawlConfig {
             max_pages: None,
             max_depth: 16,
+            max_urls_per_host: 100_000,
+            max_url_length: 2048,
+            max_query_variants_per_path: 1000,
+            max_path_segments: 32,
+            recrawl_after_secs: 604_800,
+            follow_canonical: true,
             min_host_delay_ms: 1000,
             max_crawl_delay_ms: 30_000,
             response_time_factor: 1.0,
             max_connections_per_host: 1,
+            min_ip_delay_ms: 250,
+            max_connections_per_ip: 4,
+            max_backoff_delay_ms: 60_000,
             max_concurrent_fetches: 64,
             request_timeout_ms: 30_000,
             connect_timeout_ms: 10_000,

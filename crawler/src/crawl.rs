@@ -22,7 +22,8 @@ use crate::config::{CrawlConfig, Scope};
 use crate::extract::{PageLinks, extract_links, x_robots_tag};
 use crate::fetch::{FetchError, Fetched, Fetcher, PageResponse, RobotsResponse, build_fetcher};
 use crate::frontier::{
-    Completion, Disposition, Frontier, FrontierError, NewUrl, NextUrl, QueuedUrl, UrlState, now_ms,
+    Completion, Disposition, FetchRecord, Frontier, FrontierError, NewUrl, NextUrl, QueuedUrl,
+    UrlLimits, UrlState, now_ms,
 };
 use crate::politeness::{Hosts, RobotsState};
 use crate::robots::Robots;
@@ -101,11 +102,19 @@ enum JobOutput {
     Robots {
         host: String,
         response: RobotsResponse,
+        /// The address robots.txt was fetched from.
+        ip: Option<std::net::IpAddr>,
+        /// The IP address the fetch was counted against.
+        counted_ip: Option<std::net::IpAddr>,
     },
     Page {
         entry: QueuedUrl,
         result: Box<Result<PageResponse, FetchError>>,
         links: PageLinks,
+        /// The IP address the fetch was counted against (see [`Hosts::ip_started`]).
+        counted_ip: Option<std::net::IpAddr>,
+        /// The record of the earlier fetch when this was a conditional refetch.
+        previous: Option<FetchRecord>,
     },
 }
 
@@ -138,7 +147,11 @@ impl Crawler {
             path: data_dir.to_path_buf(),
             source,
         })?;
-        let frontier = Frontier::open(&layout.frontier())?;
+        let mut frontier = Frontier::open(&layout.frontier())?;
+        frontier.set_limits(UrlLimits {
+            max_per_host: config.max_urls_per_host,
+            max_query_variants: config.max_query_variants_per_path,
+        });
         let store = PageStore::open(&layout.pages())?;
         let fetcher = build_fetcher(&config).map_err(CrawlError::Client)?;
         Ok(Crawler {
@@ -169,6 +182,22 @@ impl Crawler {
             .collect();
         self.frontier.enqueue(&urls)?;
         Ok(self.frontier.stats()?.seen - before)
+    }
+
+    /// Queues again the pages stored more than `recrawl_after_secs` ago, for a conditional
+    /// refetch by the next [`Crawler::run`]. Returns how many were queued (0 when
+    /// recrawling is off).
+    ///
+    /// # Errors
+    /// [`CrawlError::Frontier`].
+    pub fn queue_recrawl(&self) -> Result<u64, CrawlError> {
+        let after_ms = self.config.recrawl_after_secs.saturating_mul(1000);
+        if after_ms == 0 {
+            return Ok(0);
+        }
+        Ok(self
+            .frontier
+            .requeue_stale(now_ms().saturating_sub(after_ms))?)
     }
 
     /// Live counters, for progress output.
@@ -259,6 +288,29 @@ impl Run<'_> {
         self.config().max_connections_per_host.max(1)
     }
 
+    /// The delay between requests to one IP address: never more than the host delay.
+    fn ip_delay(&self) -> Duration {
+        Duration::from_millis(
+            self.config()
+                .min_ip_delay_ms
+                .min(self.config().min_host_delay_ms),
+        )
+    }
+
+    fn max_ip_connections(&self) -> usize {
+        self.config()
+            .max_connections_per_ip
+            .max(self.max_connections())
+    }
+
+    /// Whether a discovered URL looks like a crawler trap: too long, too deep a path, or a
+    /// path whose segments repeat (`/a/b/a/b/a/b`).
+    fn is_trap(&self, url: &CanonicalUrl) -> bool {
+        let config = self.config();
+        url.as_str().len() > config.max_url_length
+            || path_is_trap(url.as_url().path(), config.max_path_segments)
+    }
+
     fn limit_reached(&self) -> bool {
         self.config()
             .max_pages
@@ -335,12 +387,13 @@ impl Run<'_> {
             return Ok(());
         }
         self.writer.sync()?;
-        let hosts_with_work = self.crawler.frontier.complete(&self.pending)?;
+        let committed = self.crawler.frontier.complete(&self.pending)?;
+        CrawlCounters::add(&self.crawler.counters.trap_limited, committed.limited);
         for done in self.pending.drain(..) {
             self.hosts.release(&done.entry.host_key, done.entry.seq);
         }
         let delay = self.base_delay();
-        for host in hosts_with_work {
+        for host in committed.hosts {
             self.hosts.schedule(&host, delay);
         }
         let queued = self.crawler.frontier.stats()?.queued;
@@ -371,6 +424,19 @@ impl Run<'_> {
         }
     }
 
+    /// Whether `host`'s IP address is at its connection limit or within its delay; if so,
+    /// the host is put back on the schedule for when it may be free.
+    fn ip_busy(&mut self, host: &str, now: Instant, delay: Duration) -> bool {
+        let max = self.max_ip_connections();
+        let Some(until) = self.hosts.ip_busy_until(host, now, max, self.ip_delay()) else {
+            return false;
+        };
+        let state = self.hosts.state(host, delay);
+        state.next_allowed = state.next_allowed.max(until);
+        self.hosts.schedule(host, delay);
+        true
+    }
+
     /// Starts the next fetch for `host`, if its robots.txt and connection limit allow.
     fn dispatch(&mut self, host: &str, now: Instant) -> Result<(), CrawlError> {
         let delay = self.base_delay();
@@ -392,18 +458,35 @@ impl Run<'_> {
                     return Ok(());
                 };
                 let state = self.hosts.state(host, delay);
+                if state.ip.is_none() {
+                    state.ip = literal_ip(entry.url.as_url());
+                }
+                if self.ip_busy(host, now, delay) {
+                    return Ok(());
+                }
+                let state = self.hosts.state(host, delay);
                 state.robots = RobotsState::Fetching;
                 state.in_flight += 1;
                 state.next_allowed = now + state.delay;
+                let counted_ip = self.hosts.ip_started(host, now, self.ip_delay());
                 let fetcher = self.crawler.fetcher.clone();
                 let host = host.to_string();
                 self.jobs.spawn(async move {
-                    let response = fetcher.fetch_robots(entry.url.as_url()).await;
-                    JobOutput::Robots { host, response }
+                    let (response, ip) = fetcher.fetch_robots(entry.url.as_url()).await;
+                    JobOutput::Robots {
+                        host,
+                        response,
+                        ip,
+                        counted_ip,
+                    }
                 });
                 return Ok(());
             }
         };
+        if self.ip_busy(host, now, delay) {
+            return Ok(());
+        }
+        let ip_delay = self.ip_delay();
         let token = self.crawler.config.user_agent_token.clone();
         for _ in 0..MAX_DENIED_PER_DISPATCH {
             let Some(entry) = self.next_due(host, delay)? else {
@@ -414,13 +497,12 @@ impl Run<'_> {
             if !robots.is_allowed(&token, entry.url.as_str()) {
                 debug!(url = %entry.url, "disallowed by robots.txt");
                 CrawlCounters::bump(&self.crawler.counters.robots_denied);
-                self.pending.push(Completion {
-                    entry,
-                    disposition: Disposition::Done(UrlState::Skipped),
-                    discovered: Vec::new(),
-                });
+                self.pending
+                    .push(Completion::new(entry, Disposition::Done(UrlState::Skipped)));
                 continue;
             }
+            let previous = self.crawler.frontier.fetch_record(entry.url.as_str())?;
+            let state = self.hosts.state(host, delay);
             state.in_flight += 1;
             state.next_allowed = now + state.delay;
             let more_connections = state.in_flight < max_connections;
@@ -429,9 +511,15 @@ impl Run<'_> {
                 .counters
                 .in_flight
                 .fetch_add(1, Ordering::Relaxed);
+            let counted_ip = self.hosts.ip_started(host, now, ip_delay);
             let fetcher = self.crawler.fetcher.clone();
-            self.jobs
-                .spawn(fetch_page_job(fetcher, entry, token.clone()));
+            self.jobs.spawn(fetch_page_job(
+                fetcher,
+                entry,
+                token.clone(),
+                counted_ip,
+                previous,
+            ));
             if more_connections {
                 self.hosts.schedule(host, delay);
             }
@@ -443,7 +531,16 @@ impl Run<'_> {
 
     fn on_output(&mut self, output: JobOutput) -> Result<(), CrawlError> {
         match output {
-            JobOutput::Robots { host, response } => {
+            JobOutput::Robots {
+                host,
+                response,
+                ip,
+                counted_ip,
+            } => {
+                self.hosts.ip_finished(counted_ip);
+                if ip.is_some() {
+                    self.hosts.state(&host, self.base_delay()).ip = ip;
+                }
                 self.on_robots(&host, response);
                 Ok(())
             }
@@ -451,7 +548,12 @@ impl Run<'_> {
                 entry,
                 result,
                 links,
-            } => self.on_page(entry, *result, links),
+                counted_ip,
+                previous,
+            } => {
+                self.hosts.ip_finished(counted_ip);
+                self.on_page(entry, *result, links, previous)
+            }
         }
     }
 
@@ -506,48 +608,71 @@ impl Run<'_> {
         entry: QueuedUrl,
         result: Result<PageResponse, FetchError>,
         links: PageLinks,
+        previous: Option<FetchRecord>,
     ) -> Result<(), CrawlError> {
         let counters = self.crawler.counters.clone();
         counters.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.pages_in_flight = self.pages_in_flight.saturating_sub(1);
-        let mut discovered = Vec::new();
+        let mut completion = Completion::new(entry.clone(), Disposition::Done(UrlState::Skipped));
         let mut retry_after = None;
-        let response_time = match &result {
-            Ok(PageResponse::Html(fetched)) | Ok(PageResponse::Status(fetched)) => {
-                Some(fetched.elapsed)
-            }
-            Ok(PageResponse::Redirect { fetched, .. })
-            | Ok(PageResponse::NotHtml { fetched, .. }) => Some(fetched.elapsed),
-            Err(_) => None,
+        let mut slow_down = false;
+        let (response_time, ip) = match &result {
+            Ok(
+                PageResponse::Html(fetched)
+                | PageResponse::Status(fetched)
+                | PageResponse::NotModified(fetched)
+                | PageResponse::Redirect { fetched, .. }
+                | PageResponse::NotHtml { fetched, .. },
+            ) => (Some(fetched.elapsed), fetched.ip),
+            Err(_) => (None, None),
         };
-        let disposition = match result {
+        completion.disposition = match result {
             Ok(PageResponse::Html(fetched)) => {
                 let directives = x_robots_tag(&fetched.headers, &self.config().user_agent_token);
                 let noindex = directives.noindex || links.meta_noindex;
                 let nofollow = directives.nofollow || links.meta_nofollow;
                 if !nofollow && entry.depth < self.config().max_depth {
-                    discovered = links
-                        .follow
-                        .into_iter()
-                        .filter(|url| self.in_scope(url))
-                        .map(|url| NewUrl {
-                            url,
-                            depth: entry.depth + 1,
-                            redirects: 0,
-                        })
-                        .collect();
+                    completion.discovered = self.follow(links.follow, entry.depth + 1, 0);
                 }
                 if noindex {
                     CrawlCounters::bump(&counters.noindex);
                     Disposition::Done(UrlState::Skipped)
                 } else {
-                    let bytes = fetched.body.len() as u64;
-                    self.writer.append(&page_record(fetched))?;
+                    completion.fetch_record = Some(fetch_record(&fetched, entry.depth));
+                    let mut record = page_record(fetched);
+                    if let Some(canonical) = links.canonical.filter(|canonical| {
+                        self.config().follow_canonical
+                            && *canonical != entry.url
+                            && self.in_scope(canonical)
+                    }) {
+                        debug!(url = %entry.url, %canonical, "stored under its canonical URL");
+                        record
+                            .headers
+                            .push(("X-Crawler-Fetched-Url".to_string(), record.url.clone()));
+                        record.url = canonical.to_string();
+                        completion.stored_as = Some(canonical);
+                        CrawlCounters::bump(&counters.canonicalized);
+                    }
+                    let bytes = record.body.len() as u64;
+                    self.writer.append(&record)?;
                     counters.stored_bytes.fetch_add(bytes, Ordering::Relaxed);
                     CrawlCounters::bump(&counters.stored);
-                    self.stored_total += 1;
+                    if previous.is_none() {
+                        self.stored_total += 1;
+                    }
                     Disposition::Done(UrlState::Stored)
                 }
+            }
+            Ok(PageResponse::NotModified(fetched)) => {
+                // The stored copy is still current; only the fetch time moves.
+                let mut record = previous.clone().unwrap_or_default();
+                record.fetched_ms = now_ms();
+                if let Some(etag) = fetched.header("etag") {
+                    record.etag = Some(etag.to_string());
+                }
+                completion.fetch_record = Some(record);
+                CrawlCounters::bump(&counters.not_modified);
+                Disposition::Done(UrlState::Stored)
             }
             Ok(PageResponse::Redirect { fetched, location }) => {
                 self.writer.append(&page_record(fetched))?;
@@ -557,12 +682,9 @@ impl Run<'_> {
                 if let Some(target) = target {
                     if entry.redirects + 1 > self.config().max_redirects {
                         CrawlCounters::bump(&counters.too_many_redirects);
-                    } else if self.in_scope(&target) {
-                        discovered.push(NewUrl {
-                            url: target,
-                            depth: entry.depth,
-                            redirects: entry.redirects + 1,
-                        });
+                    } else {
+                        completion.discovered =
+                            self.follow(vec![target], entry.depth, entry.redirects + 1);
                     }
                 }
                 Disposition::Done(UrlState::Redirected)
@@ -576,6 +698,7 @@ impl Run<'_> {
                 debug!(url = %entry.url, status = fetched.status, "HTTP error status");
                 let status = fetched.status;
                 retry_after = fetched.header("retry-after").and_then(parse_retry_after);
+                slow_down = (status == 429 || status == 503) && retry_after.is_none();
                 self.writer.append(&page_record(fetched))?;
                 if status == 429 || (500..600).contains(&status) {
                     self.fail(
@@ -605,17 +728,20 @@ impl Run<'_> {
                 self.fail(&entry, error.kind().to_string(), error.to_string(), None)
             }
         };
-        let host_key = entry.host_key.clone();
-        self.pending.push(Completion {
-            entry,
-            disposition,
-            discovered,
-        });
+        self.pending.push(completion);
+        let host_key = entry.host_key;
         let now = Instant::now();
         let delay = self.base_delay();
         let factor = self.config().response_time_factor;
+        let max_backoff = Duration::from_millis(self.config().max_backoff_delay_ms);
         let host_state = self.hosts.state(&host_key, delay);
-        if let Some(elapsed) = response_time {
+        if ip.is_some() {
+            host_state.ip = ip;
+        }
+        if slow_down {
+            // 429/503 without Retry-After: the host's delay doubles, up to a cap.
+            host_state.back_off(max_backoff);
+        } else if let Some(elapsed) = response_time {
             host_state.adapt(elapsed, factor);
         }
         host_state.in_flight = host_state.in_flight.saturating_sub(1);
@@ -628,6 +754,28 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// The discovered URLs worth queueing: in scope and not traps (the others are counted).
+    fn follow(&self, urls: Vec<CanonicalUrl>, depth: u32, redirects: u32) -> Vec<NewUrl> {
+        let counters = &self.crawler.counters;
+        urls.into_iter()
+            .filter(|url| {
+                if !self.in_scope(url) {
+                    CrawlCounters::bump(&counters.out_of_scope);
+                    false
+                } else if self.is_trap(url) {
+                    CrawlCounters::bump(&counters.trap_limited);
+                    false
+                } else {
+                    true
+                }
+            })
+            .map(|url| NewUrl {
+                url,
+                depth,
+                redirects,
+            })
+            .collect()
+    }
     /// A failed fetch: retried after the next backoff step, or dead-lettered when the
     /// steps are used up.
     fn fail(
@@ -656,6 +804,15 @@ impl Run<'_> {
                 Disposition::Dead { kind, message }
             }
         }
+    }
+}
+
+/// The address of an IP-literal URL (`http://127.0.0.2:8080/`).
+fn literal_ip(url: &url::Url) -> Option<std::net::IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(v4) => Some(v4.into()),
+        url::Host::Ipv6(v6) => Some(v6.into()),
+        url::Host::Domain(_) => None,
     }
 }
 
@@ -715,8 +872,14 @@ fn httpdate_to_unix(value: &str) -> Option<u64> {
 }
 
 /// Fetches one page and, for HTML, extracts its links off the async workers.
-async fn fetch_page_job(fetcher: Arc<Fetcher>, entry: QueuedUrl, robot_name: String) -> JobOutput {
-    let result = fetcher.fetch_page(&entry.url).await;
+async fn fetch_page_job(
+    fetcher: Arc<Fetcher>,
+    entry: QueuedUrl,
+    robot_name: String,
+    counted_ip: Option<std::net::IpAddr>,
+    previous: Option<FetchRecord>,
+) -> JobOutput {
+    let result = fetcher.fetch_page(&entry.url, previous.as_ref()).await;
     let mut links = PageLinks::default();
     if let Ok(PageResponse::Html(fetched)) = &result {
         let body = fetched.body.clone();
@@ -733,7 +896,37 @@ async fn fetch_page_job(fetcher: Arc<Fetcher>, entry: QueuedUrl, robot_name: Str
         entry,
         result: Box::new(result),
         links,
+        counted_ip,
+        previous,
     }
+}
+
+/// The fetch record kept for a stored page: now, its depth, and its validators.
+fn fetch_record(fetched: &Fetched, depth: u32) -> FetchRecord {
+    FetchRecord {
+        fetched_ms: now_ms(),
+        depth,
+        etag: fetched.header("etag").map(str::to_string),
+        last_modified: fetched.header("last-modified").map(str::to_string),
+    }
+}
+
+/// Whether a URL path is a likely crawler trap: more than `max_segments` segments, or a
+/// run of one to four segments repeated three times in a row (`/a/b/a/b/a/b`,
+/// `/x/x/x`), which is how relative links on misconfigured servers grow forever.
+fn path_is_trap(path: &str, max_segments: usize) -> bool {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if segments.len() > max_segments {
+        return true;
+    }
+    (1..=4).any(|run| {
+        segments.len() >= run * 3
+            && (0..=segments.len() - run * 3).any(|start| {
+                let first = &segments[start..start + run];
+                first == &segments[start + run..start + 2 * run]
+                    && first == &segments[start + 2 * run..start + 3 * run]
+            })
+    })
 }
 
 /// The page-store record of a response. The body was content-decoded and de-chunked by
@@ -767,5 +960,18 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn repeated_path_segments_are_traps() {
+        for trap in ["/a/b/a/b/a/b", "/x/x/x", "/p/a/b/c/a/b/c/a/b/c/q"] {
+            assert!(path_is_trap(trap, 32), "{trap}");
+        }
+        for fine in ["/", "/a/b/a/b", "/docs/2024/01/02", "/a/a/b/b/c/c", "/x/x/"] {
+            assert!(!path_is_trap(fine, 32), "{fine}");
+        }
+        let deep: String = (0..10).map(|i| format!("/d{i}")).collect();
+        assert!(path_is_trap(&deep, 8));
+        assert!(!path_is_trap(&deep, 32));
     }
 }

@@ -17,6 +17,8 @@ pub struct PageLinks {
     pub meta_nofollow: bool,
     /// `<meta name=robots content=noindex>` (or `none`).
     pub meta_noindex: bool,
+    /// The first `<link rel=canonical href>`, resolved and canonicalised.
+    pub canonical: Option<CanonicalUrl>,
 }
 
 /// Robots directives for one page, from `<meta name=robots>` or `X-Robots-Tag`.
@@ -105,6 +107,19 @@ pub fn extract_links(html: &str, page_url: &Url, robot_name: &str) -> PageLinks 
         .and_then(|href| page_url.join(href.trim()).ok())
         .unwrap_or_else(|| page_url.clone());
 
+    out.canonical = selector("link[rel][href]").and_then(|s| {
+        document
+            .select(&s)
+            .find(|link| {
+                link.value().attr("rel").is_some_and(|rel| {
+                    rel.split_ascii_whitespace()
+                        .any(|r| r.eq_ignore_ascii_case("canonical"))
+                })
+            })
+            .and_then(|link| link.value().attr("href"))
+            .and_then(|href| CanonicalUrl::resolve(&base, href))
+    });
+
     let Some(anchors) = selector("a[href], area[href]") else {
         return out;
     };
@@ -183,6 +198,23 @@ mod tests {
         );
         assert!(links.meta_noindex && links.meta_nofollow);
         assert!(links.follow.is_empty());
+    }
+
+    #[test]
+    fn reads_the_first_canonical_link() {
+        let page = Url::parse("http://example.com/a/b?session=1").unwrap();
+        let links = extract_links(
+            r#"<link rel="stylesheet" href="s.css"><link rel="Canonical" href="/a/b#top">
+               <link rel="canonical" href="/other">"#,
+            &page,
+            "QuarryBot",
+        );
+        assert_eq!(
+            links.canonical.as_ref().map(CanonicalUrl::as_str),
+            Some("http://example.com/a/b")
+        );
+        let none = extract_links("<link rel=canonical>", &page, "QuarryBot");
+        assert_eq!(none.canonical, None);
     }
 }
 

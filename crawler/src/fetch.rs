@@ -5,12 +5,16 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION, USER_AGENT};
+use reqwest::header::{
+    ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH, LOCATION,
+    USER_AGENT,
+};
 use url::Url;
 
 use crate::address::{AddressRefused, GuardedResolver, is_public};
 use crate::canonical::CanonicalUrl;
 use crate::config::CrawlConfig;
+use crate::frontier::FetchRecord;
 
 const ACCEPT_HTML: &str = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1";
 
@@ -150,7 +154,9 @@ pub enum PageResponse {
         /// The `Location` header.
         location: Option<String>,
     },
-    /// Any other status (4xx, 5xx, 1xx, 304 …); the body was not read.
+    /// 304: the page did not change since the fetch whose validators were sent.
+    NotModified(Fetched),
+    /// Any other status (4xx, 5xx, 1xx …); the body was not read.
     Status(Fetched),
 }
 
@@ -238,25 +244,48 @@ impl Fetcher {
         }
     }
 
-    fn request_headers(&self, url: &Url) -> Vec<(String, String)> {
+    fn request_headers(&self, url: &Url, previous: Option<&FetchRecord>) -> Vec<(String, String)> {
         let host = match url.port() {
             Some(port) => format!("{}:{port}", url.host_str().unwrap_or("")),
             None => url.host_str().unwrap_or("").to_string(),
         };
-        vec![
+        let mut headers = vec![
             ("Host".to_string(), host),
             ("User-Agent".to_string(), self.user_agent.clone()),
             ("Accept".to_string(), ACCEPT_HTML.to_string()),
             ("Accept-Encoding".to_string(), "gzip".to_string()),
-        ]
+        ];
+        if let Some(previous) = previous {
+            if let Some(etag) = &previous.etag {
+                headers.push(("If-None-Match".to_string(), etag.clone()));
+            }
+            if let Some(modified) = &previous.last_modified {
+                headers.push(("If-Modified-Since".to_string(), modified.clone()));
+            }
+        }
+        headers
     }
 
-    async fn send(&self, url: &Url) -> Result<reqwest::Response, FetchError> {
+    async fn send(
+        &self,
+        url: &Url,
+        previous: Option<&FetchRecord>,
+    ) -> Result<reqwest::Response, FetchError> {
         self.check_literal(url)?;
-        self.client
+        let mut request = self
+            .client
             .get(url.clone())
             .header(USER_AGENT, &self.user_agent)
-            .header(ACCEPT, ACCEPT_HTML)
+            .header(ACCEPT, ACCEPT_HTML);
+        if let Some(previous) = previous {
+            if let Some(etag) = &previous.etag {
+                request = request.header(IF_NONE_MATCH, etag);
+            }
+            if let Some(modified) = &previous.last_modified {
+                request = request.header(IF_MODIFIED_SINCE, modified);
+            }
+        }
+        request
             .send()
             .await
             .map_err(|error| FetchError::from_reqwest(&error, self.timeout_ms))
@@ -290,20 +319,25 @@ impl Fetcher {
         Ok(body)
     }
 
-    /// Fetches a page URL once (no redirect following).
+    /// Fetches a page URL once (no redirect following). With the record of an earlier
+    /// fetch, the request is conditional (`If-None-Match`, `If-Modified-Since`).
     ///
     /// # Errors
     /// [`FetchError`] when no complete response was received.
-    pub async fn fetch_page(&self, url: &CanonicalUrl) -> Result<PageResponse, FetchError> {
+    pub async fn fetch_page(
+        &self,
+        url: &CanonicalUrl,
+        previous: Option<&FetchRecord>,
+    ) -> Result<PageResponse, FetchError> {
         let started = Instant::now();
-        let mut response = self.send(url.as_url()).await?;
+        let mut response = self.send(url.as_url(), previous).await?;
         let status = response.status().as_u16();
         let elapsed = started.elapsed();
         let mut fetched = Fetched {
             url: url.clone(),
             status,
             headers: headers_of(response.headers()),
-            request_headers: self.request_headers(url.as_url()),
+            request_headers: self.request_headers(url.as_url(), previous),
             body: Vec::new(),
             ip: response.remote_addr().map(|addr| addr.ip()),
             elapsed,
@@ -331,22 +365,33 @@ impl Fetcher {
                     .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
                 PageResponse::Redirect { fetched, location }
             }
+            304 => PageResponse::NotModified(fetched),
             _ => PageResponse::Status(fetched),
         };
         Ok(page)
     }
 
     /// Fetches `/robots.txt` of `origin`, following up to `max_redirects` redirects.
-    pub async fn fetch_robots(&self, origin: &Url) -> RobotsResponse {
+    /// Also returns the address the first request reached (for per-IP politeness).
+    pub async fn fetch_robots(&self, origin: &Url) -> (RobotsResponse, Option<IpAddr>) {
+        let mut ip = None;
+        let response = self.fetch_robots_from(origin, &mut ip).await;
+        (response, ip)
+    }
+
+    async fn fetch_robots_from(&self, origin: &Url, ip: &mut Option<IpAddr>) -> RobotsResponse {
         let Ok(mut url) = origin.join("/robots.txt") else {
             return RobotsResponse::Missing;
         };
         for _ in 0..=self.max_redirects {
-            let mut response = match self.send(&url).await {
+            let mut response = match self.send(&url, None).await {
                 Ok(response) => response,
                 Err(FetchError::AddressRefused { .. }) => return RobotsResponse::Refused,
                 Err(error) => return RobotsResponse::Unavailable(error.to_string()),
             };
+            if ip.is_none() {
+                *ip = response.remote_addr().map(|addr| addr.ip());
+            }
             let status = response.status();
             if status.is_redirection() {
                 let next = response

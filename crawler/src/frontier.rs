@@ -28,6 +28,14 @@ const SCOPE: TableDefinition<&str, ()> = TableDefinition::new("scope");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// url → JSON [`DeadLetter`]: URLs whose fetch kept failing.
 const DEAD: TableDefinition<&str, &[u8]> = TableDefinition::new("dead");
+/// url → encoded [`FetchRecord`] of a stored page: when, at what depth, and the validators
+/// for a conditional refetch.
+const FETCHED: TableDefinition<&str, &[u8]> = TableDefinition::new("fetched");
+/// host key → URLs ever queued for it (for [`UrlLimits::max_per_host`]).
+const HOST_URLS: TableDefinition<&str, u64> = TableDefinition::new("host_urls");
+/// `host key + path` → URLs with a query string ever queued for it (for
+/// [`UrlLimits::max_query_variants`]).
+const QUERY_VARIANTS: TableDefinition<&str, u64> = TableDefinition::new("query_variants");
 
 const NEXT_SEQ: &str = "next_seq";
 /// redb's page cache (its default is 1 GiB): the frontier lives on disk, memory holds a
@@ -164,6 +172,95 @@ pub struct Completion {
     pub disposition: Disposition,
     /// URLs it led to (links, redirect target).
     pub discovered: Vec<NewUrl>,
+    /// For a stored (or revalidated) page: its fetch record, kept for recrawling.
+    pub fetch_record: Option<FetchRecord>,
+    /// The `<link rel=canonical>` URL the page was stored under: marked as stored so it is
+    /// not fetched again.
+    pub stored_as: Option<CanonicalUrl>,
+}
+
+impl Completion {
+    /// An outcome with nothing discovered and nothing else to record.
+    pub fn new(entry: QueuedUrl, disposition: Disposition) -> Completion {
+        Completion {
+            entry,
+            disposition,
+            discovered: Vec::new(),
+            fetch_record: None,
+            stored_as: None,
+        }
+    }
+}
+
+/// When a stored page was fetched, and how to ask whether it changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FetchRecord {
+    /// Fetch time (Unix ms).
+    pub fetched_ms: u64,
+    /// Its depth (kept so a refetch follows links with the same budget).
+    pub depth: u32,
+    /// The `ETag` header, if any.
+    pub etag: Option<String>,
+    /// The `Last-Modified` header, if any.
+    pub last_modified: Option<String>,
+}
+
+impl FetchRecord {
+    fn encode(&self) -> Vec<u8> {
+        let etag = self.etag.as_deref().unwrap_or("");
+        let modified = self.last_modified.as_deref().unwrap_or("");
+        let mut bytes = Vec::with_capacity(20 + etag.len() + modified.len());
+        bytes.extend_from_slice(&self.fetched_ms.to_le_bytes());
+        bytes.extend_from_slice(&self.depth.to_le_bytes());
+        bytes.extend_from_slice(&(etag.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(etag.as_bytes());
+        bytes.extend_from_slice(modified.as_bytes());
+        bytes
+    }
+
+    fn decode(bytes: &[u8]) -> Option<FetchRecord> {
+        let (fetched_ms, rest) = bytes.split_first_chunk::<8>()?;
+        let (depth, rest) = rest.split_first_chunk::<4>()?;
+        let (etag_len, rest) = rest.split_first_chunk::<4>()?;
+        let etag_len = u32::from_le_bytes(*etag_len) as usize;
+        let etag = std::str::from_utf8(rest.get(..etag_len)?).ok()?;
+        let modified = std::str::from_utf8(rest.get(etag_len..)?).ok()?;
+        let some = |text: &str| (!text.is_empty()).then(|| text.to_string());
+        Some(FetchRecord {
+            fetched_ms: u64::from_le_bytes(*fetched_ms),
+            depth: u32::from_le_bytes(*depth),
+            etag: some(etag),
+            last_modified: some(modified),
+        })
+    }
+}
+
+/// Limits on what enters the frontier, against crawler traps. Checked when a URL is first
+/// seen; counts are durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UrlLimits {
+    /// URLs queued per host key over the life of the crawl.
+    pub max_per_host: u64,
+    /// URLs with a query string queued per host key and path.
+    pub max_query_variants: u64,
+}
+
+impl Default for UrlLimits {
+    fn default() -> Self {
+        UrlLimits {
+            max_per_host: u64::MAX,
+            max_query_variants: u64::MAX,
+        }
+    }
+}
+
+/// What a commit did to the frontier.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// Host keys that got new work.
+    pub hosts: Vec<String>,
+    /// Discovered URLs dropped by [`UrlLimits`].
+    pub limited: u64,
 }
 
 /// Sizes of the frontier.
@@ -245,6 +342,7 @@ fn count_down(counts: &mut redb::Table<&str, u64>, host_key: &str) -> Result<(),
 pub struct Frontier {
     db: Database,
     path: PathBuf,
+    limits: UrlLimits,
 }
 
 impl std::fmt::Debug for Frontier {
@@ -272,6 +370,7 @@ impl Frontier {
         let frontier = Frontier {
             db,
             path: path.to_path_buf(),
+            limits: UrlLimits::default(),
         };
         // Create every table so read transactions never meet a missing one.
         frontier.write(|txn| {
@@ -281,9 +380,17 @@ impl Frontier {
             txn.open_table(SCOPE)?;
             txn.open_table(META)?;
             txn.open_table(DEAD)?;
+            txn.open_table(FETCHED)?;
+            txn.open_table(HOST_URLS)?;
+            txn.open_table(QUERY_VARIANTS)?;
             Ok(())
         })?;
         Ok(frontier)
+    }
+
+    /// Sets the limits applied to URLs entering the frontier from now on.
+    pub fn set_limits(&mut self, limits: UrlLimits) {
+        self.limits = limits;
     }
 
     fn db_error(&self, source: impl Into<redb::Error>) -> FrontierError {
@@ -311,8 +418,60 @@ impl Frontier {
     pub fn enqueue(&self, urls: &[NewUrl]) -> Result<Vec<String>, FrontierError> {
         self.write(|txn| {
             let mut hosts = HashSet::new();
-            enqueue_in(txn, urls, &mut hosts)?;
+            enqueue_in(txn, urls, &mut hosts, &self.limits)?;
             Ok(hosts.into_iter().collect())
+        })
+    }
+
+    /// The fetch record of a stored page, if it has one.
+    pub fn fetch_record(&self, url: &str) -> Result<Option<FetchRecord>, FrontierError> {
+        let read = || -> Result<Option<FetchRecord>, redb::Error> {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(FETCHED)?;
+            Ok(table
+                .get(url)?
+                .and_then(|value| FetchRecord::decode(value.value())))
+        };
+        read().map_err(|e| self.db_error(e))
+    }
+
+    /// Queues again every stored page fetched before `cutoff_ms` (Unix ms), for a
+    /// conditional refetch. Returns how many were queued.
+    ///
+    /// # Errors
+    /// [`FrontierError::Db`].
+    pub fn requeue_stale(&self, cutoff_ms: u64) -> Result<u64, FrontierError> {
+        self.write(|txn| {
+            let fetched = txn.open_table(FETCHED)?;
+            let mut seen = txn.open_table(SEEN)?;
+            let mut queue = txn.open_table(QUEUE)?;
+            let mut counts = txn.open_table(HOSTS)?;
+            let mut meta = txn.open_table(META)?;
+            let mut requeued = 0;
+            for entry in fetched.iter()? {
+                let (key, value) = entry?;
+                let Some(record) = FetchRecord::decode(value.value()) else {
+                    continue;
+                };
+                let url = key.value();
+                let stored = seen
+                    .get(url)?
+                    .is_some_and(|state| state.value() == UrlState::Stored as u8);
+                if record.fetched_ms >= cutoff_ms || !stored {
+                    continue;
+                }
+                let Some(canonical) = CanonicalUrl::parse(url) else {
+                    continue;
+                };
+                let host_key = canonical.host_key();
+                seen.insert(url, UrlState::Queued as u8)?;
+                let seq = next_seq(&mut meta)?;
+                let bytes = encode(record.depth, 0, 0, 0, url);
+                queue.insert((host_key.as_str(), seq), bytes.as_slice())?;
+                count_up(&mut counts, &host_key)?;
+                requeued += 1;
+            }
+            Ok(requeued)
         })
     }
 
@@ -397,7 +556,7 @@ impl Frontier {
     ///
     /// # Errors
     /// [`FrontierError::Db`]; on error nothing of the batch is applied.
-    pub fn complete(&self, batch: &[Completion]) -> Result<Vec<String>, FrontierError> {
+    pub fn complete(&self, batch: &[Completion]) -> Result<Committed, FrontierError> {
         self.write(|txn| {
             let mut hosts = HashSet::new();
             let mut stored = 0;
@@ -407,6 +566,7 @@ impl Frontier {
                 let mut seen = txn.open_table(SEEN)?;
                 let mut dead = txn.open_table(DEAD)?;
                 let mut meta = txn.open_table(META)?;
+                let mut fetched = txn.open_table(FETCHED)?;
                 for done in batch {
                     let entry = &done.entry;
                     let host = entry.host_key.as_str();
@@ -414,10 +574,20 @@ impl Frontier {
                         count_down(&mut counts, host)?;
                     }
                     let url = entry.url.as_str();
+                    if let Some(alias) = &done.stored_as
+                        && seen.get(alias.as_str())?.is_none()
+                    {
+                        seen.insert(alias.as_str(), UrlState::Stored as u8)?;
+                    }
                     match &done.disposition {
                         Disposition::Done(state) => {
                             seen.insert(url, *state as u8)?;
-                            stored += u64::from(*state == UrlState::Stored);
+                            // A refetch of a page stored before is not a new page.
+                            let new_page = fetched.get(url)?.is_none();
+                            stored += u64::from(*state == UrlState::Stored && new_page);
+                            if let Some(record) = &done.fetch_record {
+                                fetched.insert(url, record.encode().as_slice())?;
+                            }
                         }
                         Disposition::Retry { not_before_ms } => {
                             let seq = next_seq(&mut meta)?;
@@ -453,13 +623,16 @@ impl Frontier {
                 .iter()
                 .flat_map(|done| done.discovered.iter().cloned())
                 .collect();
-            enqueue_in(txn, &discovered, &mut hosts)?;
+            let limited = enqueue_in(txn, &discovered, &mut hosts, &self.limits)?;
             if stored > 0 {
                 let mut meta = txn.open_table(META)?;
                 let total = meta.get(STORED_PAGES)?.map_or(0, |v| v.value()) + stored;
                 meta.insert(STORED_PAGES, total)?;
             }
-            Ok(hosts.into_iter().collect())
+            Ok(Committed {
+                hosts: hosts.into_iter().collect(),
+                limited,
+            })
         })
     }
 
@@ -531,22 +704,43 @@ impl Frontier {
     }
 }
 
+/// Queues the URLs never seen before, within `limits`; returns how many were dropped by
+/// the limits.
 fn enqueue_in(
     txn: &redb::WriteTransaction,
     urls: &[NewUrl],
     hosts: &mut HashSet<String>,
-) -> Result<(), redb::Error> {
+    limits: &UrlLimits,
+) -> Result<u64, redb::Error> {
     let mut seen = txn.open_table(SEEN)?;
     let mut queue = txn.open_table(QUEUE)?;
     let mut counts = txn.open_table(HOSTS)?;
     let mut meta = txn.open_table(META)?;
+    let mut host_urls = txn.open_table(HOST_URLS)?;
+    let mut variants = txn.open_table(QUERY_VARIANTS)?;
+    let mut limited = 0;
     for new in urls {
         let url = new.url.as_str();
         if seen.get(url)?.is_some() {
             continue;
         }
-        seen.insert(url, UrlState::Queued as u8)?;
         let host_key = new.url.host_key();
+        let per_host = host_urls.get(host_key.as_str())?.map_or(0, |v| v.value());
+        if per_host >= limits.max_per_host {
+            limited += 1;
+            continue;
+        }
+        if new.url.as_url().query().is_some() {
+            let path_key = format!("{host_key}{}", new.url.as_url().path());
+            let count = variants.get(path_key.as_str())?.map_or(0, |v| v.value());
+            if count >= limits.max_query_variants {
+                limited += 1;
+                continue;
+            }
+            variants.insert(path_key.as_str(), count + 1)?;
+        }
+        host_urls.insert(host_key.as_str(), per_host + 1)?;
+        seen.insert(url, UrlState::Queued as u8)?;
         let seq = next_seq(&mut meta)?;
         queue.insert(
             (host_key.as_str(), seq),
@@ -555,7 +749,7 @@ fn enqueue_in(
         count_up(&mut counts, &host_key)?;
         hosts.insert(host_key);
     }
-    Ok(())
+    Ok(limited)
 }
 
 /// Milliseconds since the Unix epoch.
@@ -586,9 +780,8 @@ mod tests {
 
     fn done(entry: QueuedUrl, disposition: Disposition, discovered: Vec<NewUrl>) -> Completion {
         Completion {
-            entry,
-            disposition,
             discovered,
+            ..Completion::new(entry, disposition)
         }
     }
 
@@ -666,7 +859,8 @@ mod tests {
                 Disposition::Retry { not_before_ms: due },
                 Vec::new(),
             )])
-            .unwrap();
+            .unwrap()
+            .hosts;
         assert_eq!(hosts, vec!["a.test:80".to_string()]);
         assert_eq!(frontier.stats().unwrap().queued, 1);
         assert_eq!(
@@ -709,5 +903,76 @@ mod tests {
             (again.url.as_str(), again.attempts, again.depth),
             ("http://a.test/flaky", 0, 2)
         );
+    }
+
+    #[test]
+    fn limits_drop_urls_per_host_and_query_variants_durably() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("frontier.redb");
+        let mut frontier = Frontier::open(&path).unwrap();
+        let limits = UrlLimits {
+            max_per_host: 5,
+            max_query_variants: 2,
+        };
+        frontier.set_limits(limits);
+        frontier
+            .enqueue(&[
+                new("http://a.test/cal?d=1", 1),
+                new("http://a.test/cal?d=2", 1),
+                new("http://a.test/cal?d=3", 1),
+                new("http://a.test/other?d=3", 1),
+            ])
+            .unwrap();
+        assert_eq!(frontier.stats().unwrap().queued, 3);
+        drop(frontier);
+        let mut frontier = Frontier::open(&path).unwrap();
+        frontier.set_limits(limits);
+        let entry = ready(&frontier, "a.test:80", &HashSet::new());
+        let discovered = ["/x", "/y", "/z", "/cal?d=9"]
+            .iter()
+            .map(|p| new(&format!("http://a.test{p}"), 2))
+            .collect();
+        let committed = frontier
+            .complete(&[done(entry, Disposition::Done(UrlState::Stored), discovered)])
+            .unwrap();
+        // Five URLs per host: /x and /y fit, /z does not; /cal has its two variants.
+        assert_eq!(committed.limited, 2);
+        assert_eq!(frontier.stats().unwrap().seen, 5);
+    }
+
+    #[test]
+    fn stale_pages_are_requeued_with_their_validators() {
+        let dir = tempfile::tempdir().unwrap();
+        let frontier = Frontier::open(&dir.path().join("frontier.redb")).unwrap();
+        frontier
+            .enqueue(&[new("http://a.test/old", 3), new("http://a.test/new", 0)])
+            .unwrap();
+        let old = ready(&frontier, "a.test:80", &HashSet::new());
+        let new_entry = ready(&frontier, "a.test:80", &[old.seq].into());
+        let record = |fetched_ms| FetchRecord {
+            fetched_ms,
+            depth: 3,
+            etag: Some("\"v1\"".into()),
+            last_modified: None,
+        };
+        let stored = |entry, fetched_ms| Completion {
+            fetch_record: Some(record(fetched_ms)),
+            ..Completion::new(entry, Disposition::Done(UrlState::Stored))
+        };
+        frontier
+            .complete(&[stored(old, 1_000), stored(new_entry, 5_000)])
+            .unwrap();
+        assert_eq!(frontier.stats().unwrap().stored_pages, 2);
+        assert_eq!(
+            frontier.fetch_record("http://a.test/old").unwrap(),
+            Some(record(1_000))
+        );
+        assert_eq!(frontier.requeue_stale(2_000).unwrap(), 1);
+        // Already queued: not queued twice.
+        assert_eq!(frontier.requeue_stale(2_000).unwrap(), 0);
+        let again = ready(&frontier, "a.test:80", &HashSet::new());
+        assert_eq!((again.url.as_str(), again.depth), ("http://a.test/old", 3));
+        frontier.complete(&[stored(again, 9_000)]).unwrap();
+        assert_eq!(frontier.stats().unwrap().stored_pages, 2, "a refetch is no new page");
     }
 }

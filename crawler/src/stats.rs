@@ -12,8 +12,17 @@ pub struct CrawlCounters {
     pub stored: AtomicU64,
     /// Bytes of bodies stored.
     pub stored_bytes: AtomicU64,
+    /// Pages refetched conditionally that had not changed (304); the stored copy stays.
+    pub not_modified: AtomicU64,
+    /// Pages stored under the URL their `<link rel=canonical>` names.
+    pub canonicalized: AtomicU64,
     /// Redirects recorded (their targets are queued when in scope).
     pub redirected: AtomicU64,
+    /// Links and redirect targets not followed because they are out of scope.
+    pub out_of_scope: AtomicU64,
+    /// Discovered URLs dropped by the trap limits (URL length, path repetition, URLs per
+    /// host, query variants per path, depth).
+    pub trap_limited: AtomicU64,
     /// URLs not fetched because robots.txt disallows them.
     pub robots_denied: AtomicU64,
     /// Responses skipped because they are not HTML.
@@ -47,8 +56,16 @@ pub struct CrawlStats {
     pub stored: u64,
     /// Bytes of bodies stored in this run.
     pub stored_bytes: u64,
+    /// Conditional refetches answered 304 Not Modified.
+    pub not_modified: u64,
+    /// Pages stored under their `rel=canonical` URL.
+    pub canonicalized: u64,
     /// Redirects recorded.
     pub redirected: u64,
+    /// Links not followed because they are out of scope.
+    pub out_of_scope: u64,
+    /// Discovered URLs dropped by the trap limits.
+    pub trap_limited: u64,
     /// URLs disallowed by robots.txt.
     pub robots_denied: u64,
     /// Non-HTML responses skipped.
@@ -94,13 +111,22 @@ impl CrawlCounters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Adds `n` to `counter`.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// A snapshot.
     pub fn snapshot(&self, elapsed: Duration) -> CrawlStats {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         CrawlStats {
             stored: get(&self.stored),
             stored_bytes: get(&self.stored_bytes),
+            not_modified: get(&self.not_modified),
+            canonicalized: get(&self.canonicalized),
             redirected: get(&self.redirected),
+            out_of_scope: get(&self.out_of_scope),
+            trap_limited: get(&self.trap_limited),
             robots_denied: get(&self.robots_denied),
             not_html: get(&self.not_html),
             noindex: get(&self.noindex),

@@ -1,13 +1,16 @@
 //! The fixture site: a few dozen real-looking pages with links, a robots.txt that
 //! disallows `/private/`, a redirect, a PDF, pages in legacy charsets, and a request log.
+//! Options add generated pages (a site of any size), crawler traps, and failing pages.
+//! Every 200 HTML answer carries an `ETag`; a matching `If-None-Match` gets 304.
 
-use std::net::SocketAddr;
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 /// One topic page: path slug, title, body paragraph.
@@ -152,12 +155,25 @@ pub struct FixtureOptions {
     /// Link two failing pages from the index: `/flaky.html` answers 503 twice, then 200;
     /// `/broken.html` always answers 500.
     pub failing_pages: bool,
+    /// Listen on this loopback address instead of 127.0.0.1 (e.g. 127.0.0.2, so several
+    /// sites are several hosts on several IP addresses).
+    pub bind_ip: Option<Ipv4Addr>,
+    /// Link `/gen/0.html` from the index: generated pages `/gen/0.html` … `/gen/{N-1}.html`
+    /// forming a binary tree (page i links to 2i+1 and 2i+2), so a site of any size.
+    pub generated_pages: usize,
+    /// Link crawler traps and special pages from the index: an infinite calendar
+    /// (`/calendar?day=N` links to day N+1), a self-similar path (`/loop/` links to
+    /// `again/` relative, forever), `/print/volcanoes.html` whose `rel=canonical` is
+    /// `/topics/volcanoes.html`, and `/busy.html`, which answers 429 without `Retry-After`
+    /// the first time.
+    pub traps: bool,
 }
 
 /// A running fixture site. Stops when dropped.
 pub struct FixtureSite {
     addr: SocketAddr,
     log: RequestLog,
+    changed: Arc<Mutex<HashSet<String>>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -166,6 +182,7 @@ pub struct FixtureSite {
 struct AppState {
     log: RequestLog,
     options: FixtureOptions,
+    changed: Arc<Mutex<HashSet<String>>>,
 }
 
 /// Title of `/flaky.html` once it answers.
@@ -186,6 +203,25 @@ fn layout(title: &str, body: &str) -> String {
          <style>body{{font-family:serif}}</style><script>var tracking = 'analytics';</script></head>\
          <body><nav><a href=\"/\">Home</a> <a href=\"/about.html\">About</a></nav>\
          <main><h1>{title}</h1>{body}</main><footer>Fixture encyclopedia footer</footer></body></html>"
+    )
+}
+
+/// The paths of `n` generated pages.
+pub fn generated_pages(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("/gen/{i}.html")).collect()
+}
+
+fn generated_page(index: usize, total: usize) -> String {
+    let (_, _, text) = TOPICS[index % TOPICS.len()];
+    let mut links = String::from("<a href=\"/\">Home</a>");
+    for child in [2 * index + 1, 2 * index + 2] {
+        if child < total {
+            links.push_str(&format!(" <a href=\"/gen/{child}.html\">Page {child}</a>"));
+        }
+    }
+    layout(
+        &format!("Generated page {index}"),
+        &format!("<p>Entry number {index}. {text}</p><p>{links}</p>"),
     )
 }
 
@@ -220,7 +256,8 @@ fn topic_page(index: usize) -> String {
     )
 }
 
-fn index_page(failing_pages: bool) -> String {
+fn index_page(options: &FixtureOptions) -> String {
+    let failing_pages = options.failing_pages;
     let mut links: String = TOPICS
         .iter()
         .map(|(slug, title, _)| format!("<li><a href=\"/topics/{slug}.html\">{title}</a></li>"))
@@ -238,23 +275,87 @@ fn index_page(failing_pages: bool) -> String {
     if failing_pages {
         links.push_str("<li><a href=\"/flaky.html\">Flaky</a></li><li><a href=\"/broken.html\">Broken</a></li>");
     }
+    if options.generated_pages > 0 {
+        links.push_str("<li><a href=\"/gen/0.html\">Generated pages</a></li>");
+    }
+    if options.traps {
+        links.push_str(
+            "<li><a href=\"/calendar?day=0\">Calendar</a></li>\
+             <li><a href=\"/loop/\">Loop</a></li>\
+             <li><a href=\"/print/volcanoes.html\">Volcanoes (print)</a></li>\
+             <li><a href=\"/busy.html\">Busy</a></li>",
+        );
+    }
     layout(
         "Fixture encyclopedia",
         &format!("<p>A small encyclopedia of nature, food and inventions.</p><ul>{links}</ul>"),
     )
 }
 
-async fn handle(State(state): State<AppState>, uri: Uri) -> Response {
+/// FNV-1a, for ETags.
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+async fn handle(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let path = uri.path().to_string();
+    let logged = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.clone(),
+    };
     state
         .log
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .push((Instant::now(), path.clone()));
+        .push((Instant::now(), logged.clone()));
     if path != "/robots.txt" && !state.options.page_latency.is_zero() {
         tokio::time::sleep(state.options.page_latency).await;
     }
-    match path.as_str() {
+    let mut response = route(&state, &path, uri.query());
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if response.status() == StatusCode::OK && is_html {
+        let changed = state
+            .changed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&path);
+        let etag = format!("\"{:x}-{}\"", fnv(&logged), u8::from(changed));
+        if headers
+            .get(header::IF_NONE_MATCH)
+            .is_some_and(|v| v.as_bytes() == etag.as_bytes())
+        {
+            return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+        }
+        if let Ok(value) = etag.parse() {
+            response.headers_mut().insert(header::ETAG, value);
+        }
+    }
+    response
+}
+
+fn route(state: &AppState, path: &str, query: Option<&str>) -> Response {
+    if let Some(index) = path
+        .strip_prefix("/gen/")
+        .and_then(|p| p.strip_suffix(".html"))
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|i| *i < state.options.generated_pages)
+    {
+        return html(
+            StatusCode::OK,
+            generated_page(index, state.options.generated_pages),
+        );
+    }
+    if state.options.traps {
+        if let Some(response) = trap(state, path, query) {
+            return response;
+        }
+    }
+    match path {
         "/robots.txt" => {
             let mut robots = "User-agent: *\nDisallow: /private/\n".to_string();
             if let Some(delay) = state.options.crawl_delay {
@@ -262,7 +363,7 @@ async fn handle(State(state): State<AppState>, uri: Uri) -> Response {
             }
             ([(header::CONTENT_TYPE, "text/plain")], robots).into_response()
         }
-        "/" => html(StatusCode::OK, index_page(state.options.failing_pages)),
+        "/" => html(StatusCode::OK, index_page(&state.options)),
         "/flaky.html" => {
             let attempts = state
                 .log
@@ -355,13 +456,71 @@ async fn handle(State(state): State<AppState>, uri: Uri) -> Response {
     }
 }
 
+/// The trap pages of [`FixtureOptions::traps`].
+fn trap(state: &AppState, path: &str, query: Option<&str>) -> Option<Response> {
+    let response = match path {
+        "/calendar" => {
+            let day: u64 = query
+                .and_then(|q| q.strip_prefix("day="))
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(0);
+            html(
+                StatusCode::OK,
+                layout(
+                    &format!("Calendar day {day}"),
+                    &format!(
+                        "<p>Nothing happens.</p><a href=\"/calendar?day={}\">Next day</a>",
+                        day + 1
+                    ),
+                ),
+            )
+        }
+        "/print/volcanoes.html" => html(
+            StatusCode::OK,
+            format!(
+                "<!doctype html><html><head><title>Volcanoes (print)</title>\
+                 <link rel=canonical href=\"/topics/volcanoes.html\"></head>\
+                 <body><p>{}</p></body></html>",
+                TOPICS[0].2
+            ),
+        ),
+        "/busy.html" => {
+            let attempts = state
+                .log
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .filter(|(_, p)| p == "/busy.html")
+                .count();
+            if attempts <= 1 {
+                (StatusCode::TOO_MANY_REQUESTS, "slow down").into_response()
+            } else {
+                html(StatusCode::OK, layout("Busy", "<p>Now there is time.</p>"))
+            }
+        }
+        loop_path if loop_path.starts_with("/loop/") => html(
+            StatusCode::OK,
+            layout(
+                "Loop",
+                "<p>Deeper and deeper.</p><a href=\"again/\">again</a>",
+            ),
+        ),
+        _ => return None,
+    };
+    Some(response)
+}
+
 impl FixtureSite {
-    /// Starts the site on 127.0.0.1 with an ephemeral port, on its own runtime thread.
+    /// Starts the site on 127.0.0.1 (or `bind_ip`) with an ephemeral port, on its own
+    /// runtime thread.
     pub fn start(options: FixtureOptions) -> FixtureSite {
         let log: RequestLog = Arc::default();
+        let changed: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let bind_ip = options.bind_ip.unwrap_or(Ipv4Addr::LOCALHOST);
         let state = AppState {
             log: log.clone(),
             options,
+            changed: changed.clone(),
         };
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (shutdown, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
@@ -372,7 +531,7 @@ impl FixtureSite {
                 .build()
                 .expect("fixture runtime");
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                let listener = tokio::net::TcpListener::bind((bind_ip, 0))
                     .await
                     .expect("bind fixture site");
                 addr_tx
@@ -390,6 +549,7 @@ impl FixtureSite {
         FixtureSite {
             addr,
             log,
+            changed,
             shutdown: Some(shutdown),
             thread: Some(thread),
         }
@@ -413,7 +573,16 @@ impl FixtureSite {
             .collect()
     }
 
-    /// The requests so far with their arrival times.
+    /// Changes the page at `path`: from now on it has a new `ETag`, so a conditional
+    /// refetch gets it again instead of 304.
+    pub fn change(&self, path: &str) {
+        self.changed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_string());
+    }
+
+    /// The requests so far (path and query) with their arrival times.
     pub fn timed_requests(&self) -> Vec<(Instant, String)> {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

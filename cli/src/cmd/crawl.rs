@@ -33,6 +33,9 @@ pub struct Args {
     /// Allow fetching from private, loopback and link-local addresses.
     #[arg(long)]
     pub allow_private_addresses: bool,
+    /// Print the final summary as JSON (one object on stdout) instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Reads a seeds file: valid seeds, and warnings for invalid lines (with line numbers).
@@ -96,32 +99,87 @@ pub async fn crawl_with_progress(crawler: Crawler) -> anyhow::Result<CrawlStats>
     result.context("crawl failed")
 }
 
-/// One-paragraph summary of a crawl.
+/// The summary of a crawl: one line, then a table with one row per outcome.
 pub fn summary(stats: &CrawlStats) -> String {
     let mut text = format!(
-        "stored {} pages ({:.1} MiB) in {:.1} s: {:.1} pages/s",
+        "stored {} pages ({:.1} MiB) in {:.1} s: {:.1} pages/s\n",
         stats.stored,
         stats.stored_bytes as f64 / (1024.0 * 1024.0),
         stats.elapsed_secs,
         stats.pages_per_sec()
     );
-    text.push_str(&format!(
-        "\n  redirects {} · robots.txt denied {} · not HTML {} · noindex {} · too large {} · \
-         HTTP errors {} · network errors {} · refused addresses {} · retries {} · given up {}",
-        stats.redirected,
-        stats.robots_denied,
-        stats.not_html,
-        stats.noindex,
-        stats.too_large,
-        stats.http_errors,
-        stats.network_errors,
-        stats.refused_addresses,
-        stats.retries,
-        stats.dead_letters
-    ));
+    let rows = [
+        (
+            "stored",
+            stats.stored,
+            "HTML pages written to the page store",
+        ),
+        (
+            "  under rel=canonical",
+            stats.canonicalized,
+            "stored under the URL they name as canonical",
+        ),
+        (
+            "not modified",
+            stats.not_modified,
+            "refetched, unchanged (304); stored copy kept",
+        ),
+        (
+            "redirected",
+            stats.redirected,
+            "redirects recorded, targets queued",
+        ),
+        (
+            "robots-denied",
+            stats.robots_denied,
+            "disallowed by robots.txt",
+        ),
+        (
+            "out-of-scope",
+            stats.out_of_scope,
+            "links to hosts outside the crawl's scope",
+        ),
+        (
+            "trap-limited",
+            stats.trap_limited,
+            "links dropped by URL length/path/per-host/query limits",
+        ),
+        ("noindex", stats.noindex, "pages asking not to be indexed"),
+        ("too-large", stats.too_large, "bodies over max_body_bytes"),
+        (
+            "too many redirects",
+            stats.too_many_redirects,
+            "redirect chains cut",
+        ),
+        ("not-html", stats.not_html, "responses that are not HTML"),
+        (
+            "http-error",
+            stats.http_errors,
+            "final 4xx/5xx answers (see `quarry errors list`)",
+        ),
+        (
+            "network-error",
+            stats.network_errors,
+            "given up after retries (see `quarry errors list`)",
+        ),
+        (
+            "refused address",
+            stats.refused_addresses,
+            "hosts resolving to private addresses",
+        ),
+        ("retries", stats.retries, "failed fetches scheduled again"),
+        (
+            "dead letters",
+            stats.dead_letters,
+            "URLs given up (`quarry errors retry` requeues)",
+        ),
+    ];
+    for (name, count, meaning) in rows {
+        text.push_str(&format!("  {name:<22} {count:>9}  {meaning}\n"));
+    }
     if stats.queued > 0 {
         text.push_str(&format!(
-            "\n  {} URLs still queued{}",
+            "  {} URLs still queued{}\n",
             stats.queued,
             if stats.interrupted {
                 " (run the same command again to resume)"
@@ -130,7 +188,7 @@ pub fn summary(stats: &CrawlStats) -> String {
             }
         ));
     }
-    text
+    text.trim_end().to_string()
 }
 
 /// `quarry crawl`.
@@ -154,15 +212,23 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
     let crawler = Crawler::open(&args.data, crawl_config)
         .with_context(|| format!("opening crawl state in {}", args.data.display()))?;
     let queued_before = crawler.frontier().stats()?.queued;
-    if seeds.is_empty() && queued_before == 0 {
+    let recrawl = crawler.queue_recrawl()?;
+    if seeds.is_empty() && queued_before == 0 && recrawl == 0 {
         return Err(no_seeds().into());
     }
     let new = crawler.add_seeds(&seeds)?;
     if queued_before > 0 {
         eprintln!("resuming: {queued_before} URLs queued from the previous run, {new} new seeds");
     }
+    if recrawl > 0 {
+        eprintln!("recrawl: {recrawl} stored pages are due for a conditional refetch");
+    }
     let stats = crawl_with_progress(crawler).await?;
-    println!("{}", summary(&stats));
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+    } else {
+        println!("{}", summary(&stats));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

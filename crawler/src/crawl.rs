@@ -97,7 +97,9 @@ impl DataLayout {
     }
 }
 
-/// What a fetch task hands back to the scheduler.
+/// What a fetch task hands back to the scheduler (one per finished fetch: its size does
+/// not matter).
+#[allow(clippy::large_enum_variant)]
 enum JobOutput {
     Robots {
         host: String,
@@ -114,7 +116,7 @@ enum JobOutput {
         /// The IP address the fetch was counted against (see [`Hosts::ip_started`]).
         counted_ip: Option<std::net::IpAddr>,
         /// The record of the earlier fetch when this was a conditional refetch.
-        previous: Option<FetchRecord>,
+        previous: Option<Box<FetchRecord>>,
     },
 }
 
@@ -501,7 +503,11 @@ impl Run<'_> {
                     .push(Completion::new(entry, Disposition::Done(UrlState::Skipped)));
                 continue;
             }
-            let previous = self.crawler.frontier.fetch_record(entry.url.as_str())?;
+            let previous = self
+                .crawler
+                .frontier
+                .fetch_record(entry.url.as_str())?
+                .map(Box::new);
             let state = self.hosts.state(host, delay);
             state.in_flight += 1;
             state.next_allowed = now + state.delay;
@@ -552,7 +558,7 @@ impl Run<'_> {
                 previous,
             } => {
                 self.hosts.ip_finished(counted_ip);
-                self.on_page(entry, *result, links, previous)
+                self.on_page(entry, *result, links, previous.map(|p| *p))
             }
         }
     }
@@ -877,9 +883,9 @@ async fn fetch_page_job(
     entry: QueuedUrl,
     robot_name: String,
     counted_ip: Option<std::net::IpAddr>,
-    previous: Option<FetchRecord>,
+    previous: Option<Box<FetchRecord>>,
 ) -> JobOutput {
-    let result = fetcher.fetch_page(&entry.url, previous.as_ref()).await;
+    let result = fetcher.fetch_page(&entry.url, previous.as_deref()).await;
     let mut links = PageLinks::default();
     if let Ok(PageResponse::Html(fetched)) = &result {
         let body = fetched.body.clone();

@@ -350,10 +350,10 @@ fn route(state: &AppState, path: &str, query: Option<&str>) -> Response {
             generated_page(index, state.options.generated_pages),
         );
     }
-    if state.options.traps {
-        if let Some(response) = trap(state, path, query) {
-            return response;
-        }
+    if state.options.traps
+        && let Some(response) = trap(state, path, query)
+    {
+        return response;
     }
     match path {
         "/robots.txt" => {

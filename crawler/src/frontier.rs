@@ -973,6 +973,10 @@ mod tests {
         let again = ready(&frontier, "a.test:80", &HashSet::new());
         assert_eq!((again.url.as_str(), again.depth), ("http://a.test/old", 3));
         frontier.complete(&[stored(again, 9_000)]).unwrap();
-        assert_eq!(frontier.stats().unwrap().stored_pages, 2, "a refetch is no new page");
+        assert_eq!(
+            frontier.stats().unwrap().stored_pages,
+            2,
+            "a refetch is no new page"
+        );
     }
 }

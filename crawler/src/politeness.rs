@@ -254,14 +254,24 @@ mod tests {
         assert_eq!(hosts.ip_busy_until("a:80", now, 2, delay), None);
         assert_eq!(hosts.ip_started("a:80", now, delay), Some(ip));
         // b is another host name on the same address: it waits for the address's delay.
-        assert_eq!(hosts.ip_busy_until("b:80", now, 2, delay), Some(now + delay));
+        assert_eq!(
+            hosts.ip_busy_until("b:80", now, 2, delay),
+            Some(now + delay)
+        );
         let later = now + delay;
         assert_eq!(hosts.ip_busy_until("b:80", later, 2, delay), None);
         hosts.ip_started("b:80", later, delay);
         // Two connections in flight: full, whatever the delay.
-        assert!(hosts.ip_busy_until("a:80", later + delay * 5, 2, delay).is_some());
+        assert!(
+            hosts
+                .ip_busy_until("a:80", later + delay * 5, 2, delay)
+                .is_some()
+        );
         hosts.ip_finished(Some(ip));
-        assert_eq!(hosts.ip_busy_until("a:80", later + delay * 5, 2, delay), None);
+        assert_eq!(
+            hosts.ip_busy_until("a:80", later + delay * 5, 2, delay),
+            None
+        );
         // A host whose address is unknown is not held back.
         assert_eq!(hosts.ip_busy_until("c:80", now, 2, delay), None);
     }

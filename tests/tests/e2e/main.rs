@@ -6,3 +6,4 @@ mod crash;
 mod errors;
 mod pipeline;
 mod politeness;
+mod traps;

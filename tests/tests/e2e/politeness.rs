@@ -1,10 +1,11 @@
 //! Per-host politeness: hosts are crawled in parallel, each one request at a time with the
 //! configured delay, raised by robots.txt `Crawl-delay`.
 
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use quarry_crawler::{CanonicalUrl, CrawlConfig, Crawler};
-use quarry_tests::fixture::{FixtureOptions, FixtureSite};
+use quarry_tests::fixture::{FixtureOptions, FixtureSite, expected_pages};
 
 /// Smallest gap between two consecutive page requests to `site` (robots.txt excluded).
 fn min_gap(site: &FixtureSite) -> Duration {
@@ -23,11 +24,15 @@ fn min_gap(site: &FixtureSite) -> Duration {
 
 #[test]
 fn hosts_are_crawled_in_parallel_each_at_its_own_pace() {
-    // Two "hosts" (two ports on 127.0.0.1): one obeys the configured 100 ms delay, the
-    // other asks for 0.25 s in robots.txt.
-    let fast = FixtureSite::start(FixtureOptions::default());
+    // Two hosts on two addresses: one obeys the configured 100 ms delay, the other asks
+    // for 0.25 s in robots.txt.
+    let fast = FixtureSite::start(FixtureOptions {
+        bind_ip: Some(Ipv4Addr::new(127, 0, 0, 2)),
+        ..FixtureOptions::default()
+    });
     let slow = FixtureSite::start(FixtureOptions {
         crawl_delay: Some(0.25),
+        bind_ip: Some(Ipv4Addr::new(127, 0, 0, 3)),
         ..FixtureOptions::default()
     });
     let dir = tempfile::tempdir().unwrap();
@@ -82,5 +87,67 @@ fn hosts_are_crawled_in_parallel_each_at_its_own_pace() {
     assert!(
         elapsed < Duration::from_millis(1400) + Duration::from_millis(600),
         "{elapsed:?}"
+    );
+}
+
+#[test]
+fn politeness_bound_crawl_of_several_addresses_stays_near_the_ideal() {
+    // Four hosts on 127.0.0.2 … 127.0.0.5, 100 ms apart each. The ideal crawl asks each
+    // host exactly every 100 ms, all hosts at once: (requests of the busiest host - 1) ×
+    // 100 ms. Quarry must stay within 1.2× of that, and never ask one host sooner.
+    let delay = Duration::from_millis(100);
+    let sites: Vec<FixtureSite> = (2..6)
+        .map(|last| {
+            FixtureSite::start(FixtureOptions {
+                bind_ip: Some(Ipv4Addr::new(127, 0, 0, last)),
+                ..FixtureOptions::default()
+            })
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let config = CrawlConfig {
+        min_host_delay_ms: delay.as_millis() as u64,
+        allow_private_addresses: true,
+        ..CrawlConfig::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let seeds: Vec<CanonicalUrl> = sites
+        .iter()
+        .map(|s| CanonicalUrl::parse(&s.url("/")).unwrap())
+        .collect();
+    let crawler = Crawler::open(dir.path(), config).unwrap();
+    crawler.add_seeds(&seeds).unwrap();
+    let started = Instant::now();
+    let stats = runtime
+        .block_on(crawler.run(std::future::pending()))
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(
+        stats.stored as usize,
+        4 * expected_pages().len(),
+        "{stats:?}"
+    );
+
+    let slack = Duration::from_millis(10);
+    let mut busiest = 0;
+    for site in &sites {
+        let times: Vec<Instant> = site
+            .timed_requests()
+            .into_iter()
+            .map(|(at, _)| at)
+            .collect();
+        let gap = times.windows(2).map(|w| w[1] - w[0]).min().unwrap();
+        assert!(gap + slack >= delay, "{gap:?}");
+        busiest = busiest.max(times.len());
+    }
+    let ideal = delay * (busiest as u32 - 1);
+    println!(
+        "politeness: {} requests per host, {elapsed:?} for an ideal of {ideal:?} ({:.2}x)",
+        busiest,
+        elapsed.as_secs_f64() / ideal.as_secs_f64()
+    );
+    assert!(
+        elapsed.as_secs_f64() <= 1.2 * ideal.as_secs_f64(),
+        "{elapsed:?} vs ideal {ideal:?}"
     );
 }

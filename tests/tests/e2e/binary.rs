@@ -58,6 +58,36 @@ fn crawl_index_search_and_serve_through_the_binary() {
         "{}",
         stdout(&crawl)
     );
+    // One row per outcome: the fixture has one page of each special kind.
+    let row = |name: &str| -> u64 {
+        stdout(&crawl)
+            .lines()
+            .find_map(|line| {
+                let rest = line.trim_start().strip_prefix(name)?;
+                rest.split_whitespace().next()?.parse().ok()
+            })
+            .unwrap_or_else(|| panic!("no row {name}: {}", stdout(&crawl)))
+    };
+    assert_eq!(row("robots-denied"), 1);
+    assert_eq!(row("noindex"), 1);
+    assert_eq!(row("not-html"), 1);
+    assert_eq!(row("http-error"), 1);
+    assert_eq!(row("out-of-scope"), 0);
+
+    // Run again: nothing left to do; the summary as JSON for scripts.
+    let again = run_quarry(&[
+        "crawl",
+        "--seeds",
+        seeds.to_str().unwrap(),
+        "--data",
+        data,
+        "--allow-private-addresses",
+        "--json",
+    ]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let summary: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(summary["stored"], 0);
+    assert_eq!(summary["queued"], 0);
 
     let rebuild = run_quarry(&["index", "rebuild", "--data", data]);
     assert!(rebuild.status.success(), "{}", stderr(&rebuild));

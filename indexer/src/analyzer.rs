@@ -87,12 +87,13 @@ impl ScriptTokenizer {
                     run.push((i, next));
                     chars.next();
                 }
-                let end_of = |k: usize| run[k].0 + run[k].1.len_utf8();
-                if run.len() == 1 {
-                    self.push(text, start, end_of(0));
+                if let [(_, only)] = run.as_slice() {
+                    self.push(text, start, start + only.len_utf8());
                 } else {
-                    for k in 0..run.len() - 1 {
-                        self.push(text, run[k].0, end_of(k + 1));
+                    for pair in run.windows(2) {
+                        let (from, _) = pair[0];
+                        let (last, c) = pair[1];
+                        self.push(text, from, last + c.len_utf8());
                     }
                 }
             } else if c.is_alphanumeric() {

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::canonical::UrlPolicy;
+
 /// Which discovered URLs the crawl follows.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -90,6 +92,9 @@ pub struct CrawlConfig {
     pub scope: Scope,
     /// Page-store segments roll over at this size, in bytes. Default 128 MiB.
     pub segment_max_bytes: u64,
+    /// How URLs are canonicalised (`[crawl.url_policy]`): tracking parameters stripped,
+    /// query sorted. See [`UrlPolicy`].
+    pub url_policy: UrlPolicy,
 }
 
 impl Default for CrawlConfig {
@@ -123,6 +128,7 @@ impl Default for CrawlConfig {
             allow_private_addresses: false,
             scope: Scope::SeedHosts,
             segment_max_bytes: 128 << 20,
+            url_policy: UrlPolicy::default(),
         }
     }
 }

@@ -17,7 +17,7 @@ use quarry_pagestore::{PageRecord, PageStore, SegmentWriter, StoreError, WriterO
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::canonical::CanonicalUrl;
+use crate::canonical::{CanonicalUrl, UrlPolicy};
 use crate::config::{CrawlConfig, Scope};
 use crate::extract::{PageLinks, extract_links, x_robots_tag};
 use crate::fetch::{FetchError, Fetched, Fetcher, PageResponse, RobotsResponse, build_fetcher};
@@ -127,6 +127,7 @@ pub struct Crawler {
     store: PageStore,
     fetcher: Arc<Fetcher>,
     counters: Arc<CrawlCounters>,
+    policy: Arc<UrlPolicy>,
 }
 
 impl std::fmt::Debug for Crawler {
@@ -157,6 +158,7 @@ impl Crawler {
         let store = PageStore::open(&layout.pages())?;
         let fetcher = build_fetcher(&config).map_err(CrawlError::Client)?;
         Ok(Crawler {
+            policy: Arc::new(config.url_policy.clone()),
             config,
             frontier,
             store,
@@ -171,6 +173,11 @@ impl Crawler {
     /// # Errors
     /// [`CrawlError::Frontier`].
     pub fn add_seeds(&self, seeds: &[CanonicalUrl]) -> Result<u64, CrawlError> {
+        // Seeds were parsed with the default policy; apply the configured one.
+        let seeds: Vec<CanonicalUrl> = seeds
+            .iter()
+            .filter_map(|seed| self.policy.canonicalize(seed.as_url()))
+            .collect();
         self.frontier
             .add_scope_hosts(seeds.iter().map(CanonicalUrl::host))?;
         let before = self.frontier.stats()?.seen;
@@ -523,6 +530,7 @@ impl Run<'_> {
                 fetcher,
                 entry,
                 token.clone(),
+                self.crawler.policy.clone(),
                 counted_ip,
                 previous,
             ));
@@ -683,8 +691,8 @@ impl Run<'_> {
             Ok(PageResponse::Redirect { fetched, location }) => {
                 self.writer.append(&page_record(fetched))?;
                 CrawlCounters::bump(&counters.redirected);
-                let target =
-                    location.and_then(|loc| CanonicalUrl::resolve(entry.url.as_url(), &loc));
+                let target = location
+                    .and_then(|loc| self.config().url_policy.resolve(entry.url.as_url(), &loc));
                 if let Some(target) = target {
                     if entry.redirects + 1 > self.config().max_redirects {
                         CrawlCounters::bump(&counters.too_many_redirects);
@@ -882,6 +890,7 @@ async fn fetch_page_job(
     fetcher: Arc<Fetcher>,
     entry: QueuedUrl,
     robot_name: String,
+    policy: Arc<UrlPolicy>,
     counted_ip: Option<std::net::IpAddr>,
     previous: Option<Box<FetchRecord>>,
 ) -> JobOutput {
@@ -893,7 +902,7 @@ async fn fetch_page_job(
         let base = entry.url.as_url().clone();
         links = tokio::task::spawn_blocking(move || {
             let decoded = charset::decode_html(&body, content_type.as_deref());
-            extract_links(&decoded.text, &base, &robot_name)
+            extract_links(&decoded.text, &base, &robot_name, &policy)
         })
         .await
         .unwrap_or_default();

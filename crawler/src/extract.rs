@@ -3,7 +3,7 @@
 use scraper::{Html, Selector};
 use url::Url;
 
-use crate::canonical::CanonicalUrl;
+use crate::canonical::{CanonicalUrl, UrlPolicy};
 
 /// The links and crawl directives of one page.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -81,10 +81,15 @@ pub fn x_robots_tag<'a>(
     directives
 }
 
-/// Extracts the links of `html` fetched from `page_url`. `<base href>` is honoured;
-/// `<meta name=robots>` and `<meta name=ROBOT_NAME>` directives are read. Never panics on
-/// any input.
-pub fn extract_links(html: &str, page_url: &Url, robot_name: &str) -> PageLinks {
+/// Extracts the links of `html` fetched from `page_url`, canonicalised by `policy`.
+/// `<base href>` is honoured; `<meta name=robots>` and `<meta name=ROBOT_NAME>` directives
+/// are read. Never panics on any input.
+pub fn extract_links(
+    html: &str,
+    page_url: &Url,
+    robot_name: &str,
+    policy: &UrlPolicy,
+) -> PageLinks {
     let document = Html::parse_document(html);
     let mut out = PageLinks::default();
 
@@ -117,7 +122,7 @@ pub fn extract_links(html: &str, page_url: &Url, robot_name: &str) -> PageLinks 
                 })
             })
             .and_then(|link| link.value().attr("href"))
-            .and_then(|href| CanonicalUrl::resolve(&base, href))
+            .and_then(|href| policy.resolve(&base, href))
     });
 
     let Some(anchors) = selector("a[href], area[href]") else {
@@ -139,7 +144,7 @@ pub fn extract_links(html: &str, page_url: &Url, robot_name: &str) -> PageLinks 
             out.nofollow += 1;
             continue;
         }
-        if let Some(url) = CanonicalUrl::resolve(&base, href)
+        if let Some(url) = policy.resolve(&base, href)
             && seen.insert(url.clone())
         {
             out.follow.push(url);
@@ -168,6 +173,7 @@ mod tests {
                <a href="/skip" rel="nofollow">n</a><area href="map.html">"#,
             &page,
             "QuarryBot",
+            &UrlPolicy::default(),
         );
         assert_eq!(
             urls(&links),
@@ -188,6 +194,7 @@ mod tests {
             r#"<base href="http://example.com/x/"><a href="y">y</a>"#,
             &page,
             "QuarryBot",
+            &UrlPolicy::default(),
         );
         assert_eq!(urls(&links), vec!["http://example.com/x/y"]);
 
@@ -195,6 +202,7 @@ mod tests {
             r#"<meta name="robots" content="NOINDEX, nofollow"><a href="/z">z</a>"#,
             &page,
             "QuarryBot",
+            &UrlPolicy::default(),
         );
         assert!(links.meta_noindex && links.meta_nofollow);
         assert!(links.follow.is_empty());
@@ -208,12 +216,18 @@ mod tests {
                <link rel="canonical" href="/other">"#,
             &page,
             "QuarryBot",
+            &UrlPolicy::default(),
         );
         assert_eq!(
             links.canonical.as_ref().map(CanonicalUrl::as_str),
             Some("http://example.com/a/b")
         );
-        let none = extract_links("<link rel=canonical>", &page, "QuarryBot");
+        let none = extract_links(
+            "<link rel=canonical>",
+            &page,
+            "QuarryBot",
+            &UrlPolicy::default(),
+        );
         assert_eq!(none.canonical, None);
     }
 }
@@ -230,7 +244,7 @@ mod properties {
         #[test]
         fn links_are_always_canonical_http(html in "(<a href=\"[a-zA-Z0-9:/?#.%@ -]{0,30}\"( rel=nofollow)?>x</a>|<base href=\"[a-z:/.]{0,20}\">|[a-z ]{0,5}){0,20}") {
             let base = Url::parse("http://example.com/dir/page").unwrap();
-            let links = extract_links(&html, &base, "QuarryBot");
+            let links = extract_links(&html, &base, "QuarryBot", &UrlPolicy::default());
             for url in &links.follow {
                 prop_assert!(matches!(url.as_url().scheme(), "http" | "https"));
                 prop_assert!(url.as_url().fragment().is_none());

@@ -297,7 +297,7 @@ fn decode(host: &str, seq: u64, bytes: &[u8]) -> Result<QueuedUrl, FrontierError
     let (not_before, url) = rest.split_first_chunk::<8>().ok_or_else(corrupt)?;
     let url = std::str::from_utf8(url)
         .ok()
-        .and_then(CanonicalUrl::parse)
+        .and_then(CanonicalUrl::from_stored)
         .ok_or_else(corrupt)?;
     Ok(QueuedUrl {
         host_key: host.to_string(),
@@ -460,7 +460,7 @@ impl Frontier {
                 if record.fetched_ms >= cutoff_ms || !stored {
                     continue;
                 }
-                let Some(canonical) = CanonicalUrl::parse(url) else {
+                let Some(canonical) = CanonicalUrl::from_stored(url) else {
                     continue;
                 };
                 let host_key = canonical.host_key();
@@ -667,7 +667,7 @@ impl Frontier {
             let mut meta = txn.open_table(META)?;
             let mut requeued = 0;
             for letter in letters {
-                let Some(url) = CanonicalUrl::parse(&letter.url) else {
+                let Some(url) = CanonicalUrl::from_stored(&letter.url) else {
                     continue;
                 };
                 if host.is_some_and(|h| !url.host().eq_ignore_ascii_case(h)) {

@@ -32,7 +32,7 @@ pub mod politeness;
 pub mod robots;
 pub mod stats;
 
-pub use canonical::CanonicalUrl;
+pub use canonical::{CanonicalUrl, UrlPolicy};
 pub use config::{CrawlConfig, Scope};
 pub use crawl::{CrawlError, Crawler, DataLayout};
 pub use stats::{CrawlCounters, CrawlStats};

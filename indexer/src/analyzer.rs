@@ -167,14 +167,20 @@ mod tests {
         assert_eq!(tokens("The Running Crème"), vec!["run", "creme"]);
         assert_eq!(tokens("iterators"), tokens("iterator"));
         assert!(tokens(&"x".repeat(41)).is_empty());
-        assert_eq!(tokens("don't stop-words, 42x"), vec!["don", "t", "stop", "word", "42x"]);
+        assert_eq!(
+            tokens("don't stop-words, 42x"),
+            vec!["don", "t", "stop", "word", "42x"]
+        );
     }
 
     #[test]
     fn other_scripts_are_searchable() {
         // Cyrillic and Korean: words, lower-cased, not stemmed as English.
         assert_eq!(tokens("Москва — столица"), vec!["москва", "столица"]);
-        assert_eq!(tokens("서울은 한국의 수도"), vec!["서울은", "한국의", "수도"]);
+        assert_eq!(
+            tokens("서울은 한국의 수도"),
+            vec!["서울은", "한국의", "수도"]
+        );
         // Chinese: overlapping bigrams, so the word 大学 inside 北京大学 is found.
         assert_eq!(tokens("北京大学"), vec!["北京", "京大", "大学"]);
         // Japanese mixing kana, kanji and Latin; a lone ideograph stays a unigram.

@@ -110,7 +110,8 @@ fn rfc3986_reference_resolution_examples() {
 #[test]
 fn tracking_and_session_parameters_are_stripped_and_the_query_sorted() {
     assert_eq!(
-        canon("https://example.com/p?utm_source=x&b=2&UTM_Medium=y&a=1&fbclid=z&gclid=w").as_deref(),
+        canon("https://example.com/p?utm_source=x&b=2&UTM_Medium=y&a=1&fbclid=z&gclid=w")
+            .as_deref(),
         Some("https://example.com/p?a=1&b=2")
     );
     assert_eq!(

@@ -6,6 +6,7 @@
 //! `<p>one</p><p>two</p>` never becomes `onetwo`.
 
 use scraper::{Html, Node};
+use url::Url;
 
 /// The body text is cut at this many characters: beyond it a page is almost certainly
 /// generated junk, and the index should not grow without bound on one document.
@@ -20,6 +21,31 @@ pub struct ExtractedPage {
     pub headings: String,
     /// The visible body text, whitespace-collapsed, at most [`MAX_BODY_CHARS`] characters.
     pub body: String,
+}
+
+/// Links taken from one page at most (the rest are ignored: link farms).
+pub const MAX_LINKS: usize = 2_000;
+/// Anchor text kept per link, in bytes.
+const MAX_ANCHOR_BYTES: usize = 200;
+
+/// A link of a page: its resolved target (fragment dropped) and its anchor text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Link {
+    /// The absolute target URL, without fragment.
+    pub target: String,
+    /// The link's text (or its image's `alt`), whitespace-collapsed; may be empty.
+    pub text: String,
+}
+
+/// Everything the indexer takes from one HTML page in one parse.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtractedDocument {
+    /// Title, headings and body text.
+    pub page: ExtractedPage,
+    /// Its http(s) links, `rel=nofollow` ones excluded.
+    pub links: Vec<Link>,
+    /// The `lang` attribute of `<html>`, lower-cased primary subtag (`en` of `en-US`).
+    pub lang: Option<String>,
 }
 
 /// Elements whose whole subtree is never indexed as body text.
@@ -129,7 +155,32 @@ fn cut_at_char_boundary(text: &mut String, max_chars: usize) {
 /// Extracts title, headings and body text from an HTML document. Never panics: any input
 /// is parsed the way a browser would.
 pub fn extract_page(html: &str) -> ExtractedPage {
+    extract(html, None).page
+}
+
+/// Extracts text, links (resolved against `url` and `<base href>`) and the declared
+/// language of a page fetched from `url`, parsing it once. Never panics.
+pub fn extract_document(html: &str, url: &Url) -> ExtractedDocument {
+    extract(html, Some(url))
+}
+
+fn resolve_link(base: &Url, href: &str) -> Option<String> {
+    let mut target = base.join(href.trim()).ok()?;
+    if !matches!(target.scheme(), "http" | "https") {
+        return None;
+    }
+    target.set_fragment(None);
+    Some(target.to_string())
+}
+
+fn extract(html: &str, page_url: Option<&Url>) -> ExtractedDocument {
     let document = Html::parse_document(html);
+    let mut base = page_url.cloned();
+    let mut lang = None;
+    let mut links: Vec<Link> = Vec::new();
+    // The link being read: its target and the text so far.
+    let mut open_link: Option<(String, String)> = None;
+    let mut link_depth = 0usize;
     let mut title = String::new();
     let mut first_h1 = String::new();
     let mut headings = String::new();
@@ -151,6 +202,36 @@ pub fn extract_page(html: &str) -> ExtractedPage {
                     if name == "title" {
                         title_depth += 1;
                     }
+                    if name == "html" && lang.is_none() {
+                        lang = element.attr("lang").and_then(primary_language);
+                    }
+                    if name == "base"
+                        && let (Some(current), Some(href)) = (&base, element.attr("href"))
+                    {
+                        base = current.join(href.trim()).ok().or(base.clone());
+                    }
+                    if open_link.is_some() {
+                        if name == "a" {
+                            link_depth += 1;
+                        }
+                        if name == "img"
+                            && let (Some((_, text)), Some(alt)) =
+                                (&mut open_link, element.attr("alt"))
+                        {
+                            push_collapsed(text, alt, MAX_ANCHOR_BYTES);
+                        }
+                    } else if name == "a"
+                        && links.len() < MAX_LINKS
+                        && !element.attr("rel").is_some_and(|rel| {
+                            rel.split_ascii_whitespace()
+                                .any(|r| r.eq_ignore_ascii_case("nofollow"))
+                        })
+                        && let (Some(current), Some(href)) = (&base, element.attr("href"))
+                        && let Some(target) = resolve_link(current, href)
+                    {
+                        open_link = Some((target, String::new()));
+                        link_depth = 1;
+                    }
                     if skip_depth > 0 || SKIPPED.contains(&name) || is_hidden(element) {
                         skip_depth += 1;
                         continue;
@@ -167,6 +248,9 @@ pub fn extract_page(html: &str) -> ExtractedPage {
                     if title_depth > 0 && title.len() < 1024 {
                         push_collapsed(&mut title, text, 1024);
                     }
+                    if let Some((_, anchor)) = &mut open_link {
+                        push_collapsed(anchor, text, MAX_ANCHOR_BYTES);
+                    }
                     if skip_depth == 0 {
                         push_collapsed(&mut body, text, body_limit);
                         if heading_depth > 0 {
@@ -181,6 +265,17 @@ pub fn extract_page(html: &str) -> ExtractedPage {
                     let name = element.name();
                     if name == "title" {
                         title_depth = title_depth.saturating_sub(1);
+                    }
+                    if name == "a" && open_link.is_some() {
+                        link_depth = link_depth.saturating_sub(1);
+                        if link_depth == 0
+                            && let Some((target, text)) = open_link.take()
+                        {
+                            links.push(Link {
+                                target,
+                                text: text.trim().to_string(),
+                            });
+                        }
                     }
                     if skip_depth > 0 {
                         skip_depth -= 1;
@@ -215,11 +310,22 @@ pub fn extract_page(html: &str) -> ExtractedPage {
     }
     let mut body = body.trim().to_string();
     cut_at_char_boundary(&mut body, MAX_BODY_CHARS);
-    ExtractedPage {
-        title,
-        headings: headings.trim_end().to_string(),
-        body,
+    ExtractedDocument {
+        page: ExtractedPage {
+            title,
+            headings: headings.trim_end().to_string(),
+            body,
+        },
+        links,
+        lang,
     }
+}
+
+/// The primary subtag of a language tag, lower-cased (`en-US` → `en`), if it looks valid.
+fn primary_language(tag: &str) -> Option<String> {
+    let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+    ((2..=3).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_lowercase()))
+        .then_some(primary)
 }
 
 #[cfg(test)]
@@ -237,6 +343,34 @@ mod tests {
         assert_eq!(page.title, "The Title");
         assert_eq!(page.headings, "Main heading\nSub");
         assert_eq!(page.body, "Main heading First paragraph. Second Sub");
+    }
+
+    #[test]
+    fn links_anchor_texts_and_language_in_one_parse() {
+        let url = Url::parse("http://example.com/dir/page.html").unwrap();
+        let doc = extract_document(
+            "<html lang=en-GB><head><base href=\"/base/\"></head><body>\
+             <a href=\"a.html#frag\">First <b>link</b></a>\
+             <a href=\"http://other.test/\"><img alt=\"Other site\"></a>\
+             <a href=\"/x\" rel=\"nofollow\">skip</a><a href=\"mailto:x@y\">mail</a>\
+             <a href=\"/empty\"></a><p>After</p></body></html>",
+            &url,
+        );
+        assert_eq!(doc.lang.as_deref(), Some("en"));
+        let links: Vec<(&str, &str)> = doc
+            .links
+            .iter()
+            .map(|l| (l.target.as_str(), l.text.as_str()))
+            .collect();
+        assert_eq!(
+            links,
+            vec![
+                ("http://example.com/base/a.html", "First link"),
+                ("http://other.test/", "Other site"),
+                ("http://example.com/empty", ""),
+            ]
+        );
+        assert_eq!(doc.page.body, "First link skip mail After");
     }
 
     #[test]

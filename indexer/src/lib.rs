@@ -31,7 +31,9 @@ pub use analyzer::{ANALYZER_EN, register_analyzers};
 pub use build::{
     PlainDocument, RebuildOptions, RebuildProgress, RebuildStats, index_documents, rebuild,
 };
-pub use document::{ExtractedPage, MAX_BODY_CHARS, extract_page, is_html};
+pub use document::{
+    ExtractedDocument, ExtractedPage, Link, MAX_BODY_CHARS, extract_document, extract_page, is_html,
+};
 pub use error::IndexError;
 pub use generation::{Generation, GenerationId, GenerationMeta, IndexLayout, IndexStats};
 pub use schema::{Fields, build_schema};

@@ -29,6 +29,9 @@ pub struct IndexConfig {
     pub threads: usize,
     /// Memory budget of the index writer in MiB. Default 256.
     pub writer_memory_mib: usize,
+    /// Pages whose simhashes differ in at most this many bits are near-duplicates and
+    /// collapse into one document (0 = exact duplicates only). Default 3.
+    pub near_duplicate_bits: u32,
 }
 
 impl Default for IndexConfig {
@@ -36,6 +39,7 @@ impl Default for IndexConfig {
         IndexConfig {
             threads: 0,
             writer_memory_mib: 256,
+            near_duplicate_bits: 3,
         }
     }
 }

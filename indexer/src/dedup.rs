@@ -1,17 +1,11 @@
-//! Exact-duplicate collapse: pages whose title and body text are identical become one
-//! document, kept under the best URL; the others are recorded as its aliases.
+//! Duplicate collapse: pages whose text is identical (content hash) or nearly so (simhash
+//! over word shingles within a Hamming distance) become one document, kept under the best
+//! URL; the others are recorded as its aliases.
 //!
-//! It runs on the committed generation, after the latest fetch of every URL has won, so
-//! it sees exactly the pages the index would otherwise serve. Near-duplicates (simhash)
-//! are not collapsed yet.
+//! It runs before indexing, on the latest fetch of every URL, so it sees exactly the pages
+//! the index would otherwise serve, and aliases never take space in the index.
 
 use std::collections::HashMap;
-
-use tantivy::schema::Value;
-use tantivy::{DocAddress, Index, IndexWriter, ReloadPolicy, TantivyDocument, Term};
-
-use crate::error::IndexError;
-use crate::schema::Fields;
 
 /// FNV-1a 64 of the indexed text: stable across builds and Rust versions. `None` for a
 /// page without text (empty pages are not duplicates of each other in any useful sense).
@@ -19,75 +13,176 @@ pub fn content_hash(title: &str, body: &str) -> Option<u64> {
     if body.trim().is_empty() {
         return None;
     }
+    Some(fnv(title.bytes().chain([0u8]).chain(body.bytes())))
+}
+
+fn fnv(bytes: impl IntoIterator<Item = u8>) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in title.bytes().chain([0u8]).chain(body.bytes()) {
+    for byte in bytes {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    Some(hash)
+    hash
 }
 
-/// Orders URLs so the best one to keep comes first: no query string, then shorter, then
-/// lexicographically smaller (a stable tie-break).
-fn keep_order(url: &str) -> (bool, usize, &str) {
-    (url.contains('?'), url.len(), url)
+/// Words per shingle.
+const SHINGLE: usize = 3;
+
+/// Charikar's simhash of the body: every 3-word shingle (lower-cased) votes on each of 64
+/// bits. Pages that differ in a few words are a few bits apart. `None` for bodies too
+/// short to compare (fewer than 8 words: navigation stubs would all look alike).
+pub fn simhash(body: &str) -> Option<u64> {
+    let words: Vec<String> = body
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    if words.len() < 8 {
+        return None;
+    }
+    let mut votes = [0i32; 64];
+    for shingle in words.windows(SHINGLE) {
+        let hash = fnv(shingle.join(" ").into_bytes());
+        for (bit, vote) in votes.iter_mut().enumerate() {
+            *vote += if hash >> bit & 1 == 1 { 1 } else { -1 };
+        }
+    }
+    Some(
+        votes
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v > 0)
+            .fold(0u64, |acc, (bit, _)| acc | 1 << bit),
+    )
 }
 
-/// What collapsing did.
-#[derive(Debug, Default)]
-pub(crate) struct Collapsed {
-    /// (alias URL, URL kept) for every removed duplicate.
-    pub aliases: Vec<(String, String)>,
+/// Orders candidates so the best one to keep comes first: highest static rank, then no
+/// query string, then shorter, then lexicographically smaller (a stable tie-break).
+fn keep_order(candidate: &Candidate) -> (std::cmp::Reverse<u64>, bool, usize, &str) {
+    let url = candidate.url.as_str();
+    // Ranks are compared on a coarse grid so float noise never decides.
+    let rank = (candidate.rank * 1000.0).round().max(0.0) as u64;
+    (std::cmp::Reverse(rank), url.contains('?'), url.len(), url)
 }
 
-/// Deletes every document whose content hash equals that of a document with a better URL.
-/// The caller commits.
-pub(crate) fn collapse_duplicates(
-    index: &Index,
-    writer: &IndexWriter<TantivyDocument>,
-    fields: Fields,
-) -> Result<Collapsed, IndexError> {
-    let reader = index
-        .reader_builder()
-        .reload_policy(ReloadPolicy::Manual)
-        .try_into()?;
-    let searcher = reader.searcher();
-    let mut groups: HashMap<u64, Vec<DocAddress>> = HashMap::new();
-    for (ordinal, segment) in searcher.segment_readers().iter().enumerate() {
-        let hashes = segment.fast_fields().u64("content_hash")?;
-        for doc in segment.doc_ids_alive() {
-            if let Some(hash) = hashes.first(doc) {
-                groups
-                    .entry(hash)
+/// One page that may be a duplicate.
+#[derive(Debug, Clone)]
+pub(crate) struct Candidate {
+    /// Its URL.
+    pub url: String,
+    /// Exact content hash.
+    pub hash: Option<u64>,
+    /// Near-duplicate fingerprint.
+    pub simhash: Option<u64>,
+    /// Static rank (higher is better).
+    pub rank: f64,
+}
+
+/// Union-find over candidate indexes.
+struct Groups(Vec<usize>);
+
+impl Groups {
+    fn find(&mut self, mut i: usize) -> usize {
+        while self.0[i] != i {
+            self.0[i] = self.0[self.0[i]];
+            i = self.0[i];
+        }
+        i
+    }
+
+    fn union(&mut self, a: usize, b: usize) {
+        let (a, b) = (self.find(a), self.find(b));
+        if a != b {
+            self.0[a.max(b)] = a.min(b);
+        }
+    }
+}
+
+/// For every candidate, the index of the candidate it collapses into (itself when kept).
+/// Exact duplicates share a content hash; near-duplicates have simhashes at most
+/// `max_distance` bits apart (0 turns near-duplicate detection off). Candidates are
+/// bucketed by `max_distance + 1` bit blocks (two hashes within the distance share at
+/// least one block exactly, by pigeonhole), so only bucket mates are compared.
+pub(crate) fn duplicates(candidates: &[Candidate], max_distance: u32) -> Vec<usize> {
+    let mut groups = Groups((0..candidates.len()).collect());
+    let mut exact: HashMap<u64, usize> = HashMap::new();
+    for (i, candidate) in candidates.iter().enumerate() {
+        if let Some(hash) = candidate.hash {
+            match exact.get(&hash) {
+                Some(&first) => groups.union(first, i),
+                None => {
+                    exact.insert(hash, i);
+                }
+            }
+        }
+    }
+    if max_distance > 0 {
+        let blocks = (max_distance + 1).min(64);
+        let width = 64 / blocks;
+        let mut buckets: HashMap<(u32, u64), Vec<usize>> = HashMap::new();
+        for (i, candidate) in candidates.iter().enumerate() {
+            let Some(sim) = candidate.simhash else {
+                continue;
+            };
+            for block in 0..blocks {
+                let shift = block * width;
+                let bits = if block == blocks - 1 {
+                    64 - shift
+                } else {
+                    width
+                };
+                let mask = if bits >= 64 {
+                    u64::MAX
+                } else {
+                    (1u64 << bits) - 1
+                };
+                buckets
+                    .entry((block, sim >> shift & mask))
                     .or_default()
-                    .push(DocAddress::new(ordinal as u32, doc));
+                    .push(i);
+            }
+        }
+        for members in buckets.values() {
+            // A bucket holding thousands of pages is a template, not a duplicate set:
+            // compare within a window to stay linear.
+            for (k, &a) in members.iter().enumerate() {
+                for &b in members.iter().skip(k + 1).take(64) {
+                    let (Some(x), Some(y)) = (candidates[a].simhash, candidates[b].simhash) else {
+                        continue;
+                    };
+                    if (x ^ y).count_ones() <= max_distance {
+                        groups.union(a, b);
+                    }
+                }
             }
         }
     }
-    let mut collapsed = Collapsed::default();
-    for addresses in groups.into_values().filter(|group| group.len() > 1) {
-        let mut urls = Vec::with_capacity(addresses.len());
-        for address in addresses {
-            let document: TantivyDocument = searcher.doc(address)?;
-            if let Some(url) = document.get_first(fields.url).and_then(|v| v.as_str()) {
-                urls.push(url.to_string());
-            }
-        }
-        urls.sort_by(|a, b| keep_order(a).cmp(&keep_order(b)));
-        let mut urls = urls.into_iter();
-        let Some(kept) = urls.next() else { continue };
-        for alias in urls {
-            writer.delete_term(Term::from_field_text(fields.url, &alias));
-            collapsed.aliases.push((alias, kept.clone()));
+    // Pick the best member of each group as its representative.
+    let mut best: HashMap<usize, usize> = HashMap::new();
+    for i in 0..candidates.len() {
+        let root = groups.find(i);
+        let entry = best.entry(root).or_insert(i);
+        if keep_order(&candidates[i]) < keep_order(&candidates[*entry]) {
+            *entry = i;
         }
     }
-    collapsed.aliases.sort();
-    Ok(collapsed)
+    (0..candidates.len())
+        .map(|i| best[&groups.find(i)])
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn candidate(url: &str, body: &str, rank: f64) -> Candidate {
+        Candidate {
+            url: url.to_string(),
+            hash: content_hash("", body),
+            simhash: simhash(body),
+            rank,
+        }
+    }
 
     #[test]
     fn hash_is_stable_and_separates_title_from_body() {
@@ -98,15 +193,40 @@ mod tests {
         assert_eq!(content_hash("", "a"), Some(0x0832_6707_b4eb_37da));
     }
 
+    const TEXT: &str = "Glaciers are slow rivers of ice that carve valleys, leave moraines \
+        behind and store most of the fresh water on Earth. They advance in cold years and \
+        retreat when summers are warm, and their layers keep a record of past climates.";
+
     #[test]
-    fn the_plainest_url_is_kept() {
-        let mut urls = [
-            "http://a.test/page?highlight=x",
-            "http://a.test/a/long/page.html",
-            "http://a.test/page",
+    fn near_duplicates_are_few_bits_apart_and_different_pages_are_not() {
+        let a = simhash(TEXT).unwrap();
+        let b = simhash(&TEXT.replace("cold years", "cold winters")).unwrap();
+        let c = simhash("Sourdough bread rises because wild yeast and lactic bacteria ferment the dough; a hot oven gives the crust its colour and the crumb its holes.").unwrap();
+        assert!((a ^ b).count_ones() <= 12, "{}", (a ^ b).count_ones());
+        assert!((a ^ c).count_ones() > 20, "{}", (a ^ c).count_ones());
+        assert_eq!(simhash("too short"), None);
+    }
+
+    #[test]
+    fn duplicates_collapse_into_the_best_url() {
+        let edited = TEXT.replace("cold years", "cold winters");
+        let distance = (simhash(TEXT).unwrap() ^ simhash(&edited).unwrap()).count_ones();
+        let candidates = vec![
+            candidate("http://a.test/glaciers?print=1", TEXT, 1.0),
+            candidate("http://a.test/glaciers", TEXT, 1.0),
+            candidate("http://a.test/g", &edited, 0.5),
+            candidate(
+                "http://a.test/bread",
+                "Sourdough bread rises because wild yeast and lactic bacteria ferment the dough well.",
+                1.0,
+            ),
+            candidate("http://a.test/home", TEXT, 3.0),
         ];
-        urls.sort_by(|a, b| keep_order(a).cmp(&keep_order(b)));
-        assert_eq!(urls[0], "http://a.test/page");
-        assert_eq!(urls[2], "http://a.test/page?highlight=x");
+        // Exact only: the three identical texts collapse into the highest-ranked URL.
+        let exact = duplicates(&candidates, 0);
+        assert_eq!(exact, vec![4, 4, 2, 3, 4]);
+        // With near-duplicates: the edited copy joins them.
+        let near = duplicates(&candidates, distance);
+        assert_eq!(near, vec![4, 4, 4, 3, 4]);
     }
 }

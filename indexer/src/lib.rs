@@ -25,6 +25,7 @@ mod dedup;
 mod document;
 mod error;
 mod generation;
+mod graph;
 mod schema;
 
 pub use analyzer::{ANALYZER_EN, register_analyzers};

@@ -25,6 +25,16 @@ pub struct Fields {
     pub fetched_at: Field,
     /// Hash of the indexed title and body (exact-duplicate detection); fast, stored.
     pub content_hash: Field,
+    /// The text of every in-scope link pointing at the page, one distinct anchor per line;
+    /// analyzed with frequencies (no positions: phrase queries do not need it).
+    pub anchors: Field,
+    /// Language: the page's `<html lang>` primary subtag, else detected (`en`, `ru`, …);
+    /// untokenized, stored, fast.
+    pub lang: Field,
+    /// Static rank of the page: PageRank over the page graph, average 1; fast, stored.
+    pub page_rank: Field,
+    /// Static rank of its host: PageRank over the host graph, average 1; fast, stored.
+    pub host_rank: Field,
 }
 
 fn text(stored: bool) -> TextOptions {
@@ -50,6 +60,17 @@ pub fn build_schema() -> (Schema, Fields) {
         body: builder.add_text_field("body", text(true)),
         fetched_at: builder.add_date_field("fetched_at", INDEXED | STORED | FAST),
         content_hash: builder.add_u64_field("content_hash", INDEXED | STORED | FAST),
+        anchors: builder.add_text_field(
+            "anchors",
+            TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(ANALYZER_EN)
+                    .set_index_option(IndexRecordOption::WithFreqs),
+            ),
+        ),
+        lang: builder.add_text_field("lang", STRING | STORED | FAST),
+        page_rank: builder.add_f64_field("page_rank", STORED | FAST),
+        host_rank: builder.add_f64_field("host_rank", STORED | FAST),
     };
     (builder.build(), fields)
 }
@@ -74,6 +95,10 @@ impl Fields {
             body: get("body")?,
             fetched_at: get("fetched_at")?,
             content_hash: get("content_hash")?,
+            anchors: get("anchors")?,
+            lang: get("lang")?,
+            page_rank: get("page_rank")?,
+            host_rank: get("host_rank")?,
         })
     }
 }

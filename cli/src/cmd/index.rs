@@ -59,6 +59,7 @@ pub async fn rebuild_with_progress(
         threads: config.threads,
         writer_memory_bytes: config.writer_memory_mib << 20,
         progress: Some(progress_counters.clone()),
+        near_duplicate_bits: config.near_duplicate_bits,
     };
     let watched = progress_counters.clone();
     let progress = Progress::start(move |elapsed| {

@@ -200,3 +200,93 @@ fn identical_pages_collapse_into_the_plainest_url() {
     let generation = quarry_indexer::Generation::open_current(&layout).unwrap();
     assert_eq!(generation.index.reader().unwrap().searcher().num_docs(), 4);
 }
+
+#[test]
+fn link_graph_gives_anchor_text_rank_language_and_collapses_near_duplicates() {
+    use tantivy::collector::TopDocs;
+    use tantivy::query::TermQuery;
+    use tantivy::schema::{IndexRecordOption, Value};
+    use tantivy::{Index, TantivyDocument, Term};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = PageStore::open(&dir.path().join("pages")).unwrap();
+    let html = "text/html";
+    // A long article: one changed word flips few simhash bits.
+    let article: String = (0..40)
+        .map(|i| format!("Glacier number {i} is a slow river of ice that carves valley {i}. "))
+        .collect();
+    {
+        let mut writer = store.writer(WriterOptions::default()).unwrap();
+        let pages = [
+            ("http://a.test/", "<html lang=en-US><title>Home</title><p>Welcome to the site.</p>\
+              <a href=\"/ice\">Frozen water streams</a> <a href=\"/ru\">Russian page</a></html>".to_string()),
+            ("http://a.test/ice", format!("<title>Ice</title><p>{article}</p><a href=\"/\">home</a>")),
+            // The same article with one word changed: a near-duplicate.
+            ("http://a.test/ice?print=1", format!("<title>Ice</title><p>{}</p>", article.replace("carves valley 7.", "carves the valley 7."))),
+            ("http://a.test/ru", "<title>Москва</title><p>Москва — столица России, крупнейший по численности населения город страны и её политический, экономический и культурный центр.</p><a href=\"/\">домой</a>".to_string()),
+        ];
+        for (url, body) in &pages {
+            writer.append(&page(url, 200, html, body, 10)).unwrap();
+        }
+        writer.sync().unwrap();
+    }
+    let index_dir = dir.path().join("index");
+    let stats = rebuild(&store, &index_dir, &RebuildOptions::default()).unwrap();
+    assert_eq!(stats.documents, 3);
+    assert_eq!(stats.duplicates_collapsed, 1);
+
+    let layout = IndexLayout::new(&index_dir);
+    let generation = layout.current().unwrap().unwrap();
+    let index = Index::open_in_dir(layout.generation_dir(generation)).unwrap();
+    quarry_indexer::register_analyzers(&index);
+    let fields = quarry_indexer::Fields::from_schema(&index.schema()).unwrap();
+    let searcher = index.reader().unwrap().searcher();
+    let find = |field, text: &str| -> Vec<TantivyDocument> {
+        let query = TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::Basic);
+        searcher
+            .search(&query, &TopDocs::with_limit(10).order_by_score())
+            .unwrap()
+            .into_iter()
+            .map(|(_, address)| searcher.doc(address).unwrap())
+            .collect()
+    };
+    let url_of = |doc: &TantivyDocument| {
+        doc.get_first(fields.url)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // "frozen" only appears in the home page's link text: the linked page is found by it,
+    // and it is the plain URL that was kept of the two near-duplicates.
+    let frozen = find(fields.anchors, "frozen");
+    assert_eq!(
+        frozen.iter().map(url_of).collect::<Vec<_>>(),
+        vec!["http://a.test/ice"]
+    );
+    // The home page is linked from both other pages: the highest page rank.
+    let rank = |url: &str| {
+        let docs = find(fields.url, url);
+        docs[0]
+            .get_first(fields.page_rank)
+            .unwrap()
+            .as_f64()
+            .unwrap()
+    };
+    assert!(rank("http://a.test/") > rank("http://a.test/ru"));
+    // Language: declared (en-US → en) or detected (Russian text → ru).
+    let lang = |url: &str| {
+        let docs = find(fields.url, url);
+        docs[0]
+            .get_first(fields.lang)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(lang("http://a.test/"), "en");
+    assert_eq!(lang("http://a.test/ru"), "ru");
+    let aliases =
+        std::fs::read_to_string(layout.generation_dir(generation).join("aliases.tsv")).unwrap();
+    assert_eq!(aliases, "http://a.test/ice?print=1\thttp://a.test/ice\n");
+}

@@ -19,10 +19,16 @@ use crate::query::{Atom, ParsedQuery};
 /// per-field BM25 already rewards a term found in both title and body, so the title only
 /// adds a fraction on top. Headings are part of the body text as well, so they get a
 /// similar fraction.
-pub const FIELD_WEIGHTS: [(FieldRole, f32); 3] = [
+///
+/// Anchor text (what other pages call this page) gets 0.4: strong evidence when present,
+/// but it repeats words across many pages of a site (navigation links), so it must not
+/// outweigh the page's own text. Judged collections have no links, so it does not move
+/// `quarry eval` figures.
+pub const FIELD_WEIGHTS: [(FieldRole, f32); 4] = [
     (FieldRole::Title, 0.6),
     (FieldRole::Headings, 0.5),
     (FieldRole::Body, 1.0),
+    (FieldRole::Anchors, 0.4),
 ];
 
 /// The searchable text fields.
@@ -34,6 +40,8 @@ pub enum FieldRole {
     Headings,
     /// Visible body text.
     Body,
+    /// Text of the links pointing at the page (indexed without positions).
+    Anchors,
 }
 
 impl FieldRole {
@@ -42,6 +50,7 @@ impl FieldRole {
             FieldRole::Title => fields.title,
             FieldRole::Headings => fields.headings,
             FieldRole::Body => fields.body,
+            FieldRole::Anchors => fields.anchors,
         }
     }
 }
@@ -67,10 +76,18 @@ fn atom_query(atom: &Atom, fields: &Fields, analyzer: &mut TextAnalyzer) -> Opti
         .iter()
         .map(|&(role, weight)| {
             let field = role.field(fields);
-            let query: Box<dyn Query> = if terms.len() == 1 {
+            let term_query = |term: &String| -> Box<dyn Query> {
                 Box::new(TermQuery::new(
-                    Term::from_field_text(field, &terms[0]),
+                    Term::from_field_text(field, term),
                     IndexRecordOption::WithFreqs,
+                ))
+            };
+            let query: Box<dyn Query> = if terms.len() == 1 {
+                term_query(&terms[0])
+            } else if role == FieldRole::Anchors {
+                // No positions in the anchors field: all the words, in any order.
+                Box::new(BooleanQuery::new(
+                    terms.iter().map(|t| (Occur::Must, term_query(t))).collect(),
                 ))
             } else {
                 // Several terms (a phrase, or a word the analyzer splits like `foo-bar`)

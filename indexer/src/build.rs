@@ -365,6 +365,12 @@ pub fn rebuild(
     // Pass 3: index the kept pages.
     let mut documents = 0u64;
     let mut raw_html_bytes = 0u64;
+    let kept_hosts: std::collections::HashSet<u32> = keep
+        .iter()
+        .enumerate()
+        .filter(|(i, kept)| *i == **kept)
+        .map(|(i, _)| host_of[i])
+        .collect();
     spill.read_each(&places, |i, page| {
         if keep[i] != i {
             return Ok(());
@@ -392,6 +398,7 @@ pub fn rebuild(
         raw_html_bytes,
         page_store_bytes,
         duplicates_collapsed: 0,
+        hosts: kept_hosts.len() as u64,
     };
     build.finish(meta, scan, &aliases)
 }
@@ -438,6 +445,7 @@ pub fn index_documents(
         raw_html_bytes: bytes,
         page_store_bytes: 0,
         duplicates_collapsed: 0,
+        hosts: 0,
     };
     // Judged collections are scored by id: identical documents must stay distinct.
     build.finish(meta, ScanCounts::default(), &[])

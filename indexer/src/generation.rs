@@ -62,6 +62,9 @@ pub struct GenerationMeta {
     /// Pages collapsed into an identical page (see `aliases.tsv`).
     #[serde(default)]
     pub duplicates_collapsed: u64,
+    /// Distinct hosts of the indexed documents.
+    #[serde(default)]
+    pub hosts: u64,
 }
 
 /// Size figures of the current index, for `quarry index stats`.
@@ -75,8 +78,15 @@ pub struct IndexStats {
     pub index_bytes: u64,
     /// Raw HTML bytes behind the indexed documents.
     pub raw_html_bytes: u64,
-    /// Pages collapsed into an identical page.
+    /// Pages collapsed into an identical or near-identical page.
     pub duplicates_collapsed: u64,
+    /// Distinct hosts of the indexed documents.
+    pub hosts: u64,
+    /// Bytes of the stored-fields files (`*.store`: url, title, body for snippets …), part
+    /// of `index_bytes`.
+    pub docstore_bytes: u64,
+    /// Index bytes per document.
+    pub bytes_per_document: f64,
     /// Index bytes / raw HTML bytes.
     pub index_to_raw_ratio: f64,
     /// When the generation was built (seconds since the Unix epoch).
@@ -249,13 +259,31 @@ impl IndexLayout {
             dir: self.dir.clone(),
         })?;
         let meta = self.read_meta(id)?;
-        let index_bytes = dir_bytes(&self.generation_dir(id))?;
+        let dir = self.generation_dir(id);
+        let index_bytes = dir_bytes(&dir)?;
+        let mut docstore_bytes = 0;
+        for entry in fs::read_dir(&dir).map_err(IndexError::io(&dir))? {
+            let entry = entry.map_err(IndexError::io(&dir))?;
+            if entry.path().extension().is_some_and(|e| e == "store") {
+                docstore_bytes += entry
+                    .metadata()
+                    .map_err(IndexError::io(entry.path()))?
+                    .len();
+            }
+        }
         Ok(IndexStats {
             generation: id,
             documents: meta.documents,
             index_bytes,
             raw_html_bytes: meta.raw_html_bytes,
             duplicates_collapsed: meta.duplicates_collapsed,
+            hosts: meta.hosts,
+            docstore_bytes,
+            bytes_per_document: if meta.documents == 0 {
+                0.0
+            } else {
+                index_bytes as f64 / meta.documents as f64
+            },
             index_to_raw_ratio: if meta.raw_html_bytes == 0 {
                 0.0
             } else {

@@ -113,6 +113,9 @@ struct StatsOutput {
     index_bytes: u64,
     raw_html_bytes: u64,
     duplicates_collapsed: u64,
+    hosts: u64,
+    docstore_bytes: u64,
+    bytes_per_document: f64,
     index_to_raw_ratio: f64,
     page_store_bytes: u64,
     page_store_segments: usize,
@@ -138,6 +141,9 @@ pub async fn run(command: IndexCommand, config: Config) -> anyhow::Result<ExitCo
                 index_bytes: index.index_bytes,
                 raw_html_bytes: index.raw_html_bytes,
                 duplicates_collapsed: index.duplicates_collapsed,
+                hosts: index.hosts,
+                docstore_bytes: index.docstore_bytes,
+                bytes_per_document: index.bytes_per_document,
                 index_to_raw_ratio: index.index_to_raw_ratio,
                 page_store_bytes: store.total_bytes()?,
                 page_store_segments: store.segments()?.len(),
@@ -148,14 +154,21 @@ pub async fn run(command: IndexCommand, config: Config) -> anyhow::Result<ExitCo
             } else {
                 println!("generation        {}", output.generation);
                 println!("documents         {}", output.documents);
+                println!("hosts             {}", output.hosts);
                 println!(
-                    "duplicates        {} collapsed into identical pages",
+                    "duplicates        {} collapsed into identical or near-identical pages",
                     output.duplicates_collapsed
                 );
                 println!(
-                    "index bytes       {} ({:.1} MiB)",
+                    "index bytes       {} ({:.1} MiB, {:.0} bytes per document)",
                     output.index_bytes,
-                    mib(output.index_bytes)
+                    mib(output.index_bytes),
+                    output.bytes_per_document
+                );
+                println!(
+                    "  docstore bytes  {} ({:.1} MiB: stored url, title, body for snippets)",
+                    output.docstore_bytes,
+                    mib(output.docstore_bytes)
                 );
                 println!(
                     "raw HTML bytes    {} ({:.1} MiB)",

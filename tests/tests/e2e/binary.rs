@@ -98,6 +98,10 @@ fn crawl_index_search_and_serve_through_the_binary() {
     let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
     assert_eq!(stats["documents"], expected_pages().len());
     assert!(stats["index_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(stats["hosts"], 1);
+    let docstore = stats["docstore_bytes"].as_u64().unwrap();
+    assert!(docstore > 0 && docstore < stats["index_bytes"].as_u64().unwrap());
+    assert!(stats["bytes_per_document"].as_f64().unwrap() > 0.0);
     assert!(stats["page_store_bytes"].as_u64().unwrap() > 0);
 
     let search = run_quarry(&[

@@ -30,6 +30,7 @@ pub mod fetch;
 pub mod frontier;
 pub mod politeness;
 pub mod robots;
+pub mod sitemap;
 pub mod stats;
 
 pub use canonical::{CanonicalUrl, UrlPolicy};

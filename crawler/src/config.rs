@@ -41,6 +41,12 @@ pub struct CrawlConfig {
     /// Follow `<link rel=canonical>`: a page naming another in-scope URL as canonical is
     /// stored under that URL. Default true.
     pub follow_canonical: bool,
+    /// Read each host's sitemaps (robots.txt `Sitemap:` lines, `/sitemap.xml`,
+    /// `/sitemap_index.xml`, and the indexes they list) and queue the pages they name, at
+    /// depth 1. Default true.
+    pub sitemaps: bool,
+    /// Sitemap files fetched per host per run. Default 1000.
+    pub max_sitemaps_per_host: usize,
     /// Minimum delay between two requests to the same host, in ms. robots.txt
     /// `Crawl-delay` can raise it. Default 1000.
     pub min_host_delay_ms: u64,
@@ -108,6 +114,8 @@ impl Default for CrawlConfig {
             max_path_segments: 32,
             recrawl_after_secs: 604_800,
             follow_canonical: true,
+            sitemaps: true,
+            max_sitemaps_per_host: 1000,
             min_host_delay_ms: 1000,
             max_crawl_delay_ms: 30_000,
             response_time_factor: 1.0,

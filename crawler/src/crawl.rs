@@ -27,6 +27,7 @@ use crate::frontier::{
 };
 use crate::politeness::{Hosts, RobotsState};
 use crate::robots::Robots;
+use crate::sitemap::{SitemapLimits, SitemapWalker};
 use crate::stats::{CrawlCounters, CrawlStats};
 
 /// Commit at least this often while work completes.
@@ -107,6 +108,14 @@ enum JobOutput {
         /// The address robots.txt was fetched from.
         ip: Option<std::net::IpAddr>,
         /// The IP address the fetch was counted against.
+        counted_ip: Option<std::net::IpAddr>,
+        /// The site's root URL (where sitemaps are looked for).
+        origin: url::Url,
+    },
+    Sitemap {
+        host: String,
+        url: url::Url,
+        result: Result<(u16, Option<String>, Vec<u8>), FetchError>,
         counted_ip: Option<std::net::IpAddr>,
     },
     Page {
@@ -249,6 +258,8 @@ impl Crawler {
             stored_total: frontier_stats.stored_pages,
             pages_in_flight: 0,
             last_commit: Instant::now(),
+            sitemaps: std::collections::HashMap::new(),
+            sitemaps_started: HashSet::new(),
         };
         for host in self.frontier.hosts_with_work()? {
             run.hosts.schedule(&host, run.base_delay());
@@ -282,6 +293,10 @@ struct Run<'a> {
     stored_total: u64,
     pages_in_flight: u64,
     last_commit: Instant,
+    /// Sitemap walks in progress, per host key.
+    sitemaps: std::collections::HashMap<String, SitemapWalker>,
+    /// Hosts whose sitemaps were walked (or are being walked) in this run.
+    sitemaps_started: HashSet<String>,
 }
 
 impl Run<'_> {
@@ -480,6 +495,9 @@ impl Run<'_> {
                 let counted_ip = self.hosts.ip_started(host, now, self.ip_delay());
                 let fetcher = self.crawler.fetcher.clone();
                 let host = host.to_string();
+                let mut origin = entry.url.as_url().clone();
+                origin.set_path("/");
+                origin.set_query(None);
                 self.jobs.spawn(async move {
                     let (response, ip) = fetcher.fetch_robots(entry.url.as_url()).await;
                     JobOutput::Robots {
@@ -487,6 +505,7 @@ impl Run<'_> {
                         response,
                         ip,
                         counted_ip,
+                        origin,
                     }
                 });
                 return Ok(());
@@ -497,6 +516,36 @@ impl Run<'_> {
         }
         let ip_delay = self.ip_delay();
         let token = self.crawler.config.user_agent_token.clone();
+        if let Some(url) = self
+            .sitemaps
+            .get_mut(host)
+            .and_then(SitemapWalker::next_fetch)
+        {
+            if !robots.is_allowed(&token, url.as_str()) {
+                if let Some(walker) = self.sitemaps.get_mut(host) {
+                    walker.on_response(&url, 403, None, b"");
+                }
+                self.hosts.schedule(host, delay);
+                return Ok(());
+            }
+            let state = self.hosts.state(host, delay);
+            state.in_flight += 1;
+            state.next_allowed = now + state.delay;
+            let counted_ip = self.hosts.ip_started(host, now, ip_delay);
+            let fetcher = self.crawler.fetcher.clone();
+            let host = host.to_string();
+            let max_bytes = SitemapLimits::default().max_bytes;
+            self.jobs.spawn(async move {
+                let result = fetcher.fetch_sitemap(&url, max_bytes).await;
+                JobOutput::Sitemap {
+                    host,
+                    url,
+                    result,
+                    counted_ip,
+                }
+            });
+            return Ok(());
+        }
         for _ in 0..MAX_DENIED_PER_DISPATCH {
             let Some(entry) = self.next_due(host, delay)? else {
                 return Ok(());
@@ -550,13 +599,24 @@ impl Run<'_> {
                 response,
                 ip,
                 counted_ip,
+                origin,
             } => {
-                self.hosts.ip_finished(counted_ip);
+                self.hosts.ip_finished(counted_ip, self.ip_delay());
                 if ip.is_some() {
                     self.hosts.state(&host, self.base_delay()).ip = ip;
                 }
                 self.on_robots(&host, response);
+                self.start_sitemaps(&host, &origin);
                 Ok(())
+            }
+            JobOutput::Sitemap {
+                host,
+                url,
+                result,
+                counted_ip,
+            } => {
+                self.hosts.ip_finished(counted_ip, self.ip_delay());
+                self.on_sitemap(&host, &url, result)
             }
             JobOutput::Page {
                 entry,
@@ -565,10 +625,77 @@ impl Run<'_> {
                 counted_ip,
                 previous,
             } => {
-                self.hosts.ip_finished(counted_ip);
+                self.hosts.ip_finished(counted_ip, self.ip_delay());
                 self.on_page(entry, *result, links, previous.map(|p| *p))
             }
         }
+    }
+
+    /// Starts the sitemap walk of `host` (once per run) when its robots.txt is known.
+    fn start_sitemaps(&mut self, host: &str, origin: &url::Url) {
+        if !self.config().sitemaps || !self.sitemaps_started.insert(host.to_string()) {
+            return;
+        }
+        let state = self.hosts.state(host, self.base_delay());
+        let RobotsState::Ready { robots, .. } = &state.robots else {
+            self.sitemaps_started.remove(host);
+            return;
+        };
+        let listed: Vec<String> = robots.sitemaps().to_vec();
+        let limits = SitemapLimits {
+            max_files: self.config().max_sitemaps_per_host,
+            max_pages: usize::try_from(self.config().max_urls_per_host).unwrap_or(usize::MAX),
+            ..SitemapLimits::default()
+        };
+        self.sitemaps.insert(
+            host.to_string(),
+            SitemapWalker::new(origin, &listed, limits),
+        );
+    }
+
+    /// A sitemap answered: its pages are queued (in scope, not traps) at depth 1.
+    fn on_sitemap(
+        &mut self,
+        host: &str,
+        url: &url::Url,
+        result: Result<(u16, Option<String>, Vec<u8>), FetchError>,
+    ) -> Result<(), CrawlError> {
+        let delay = self.base_delay();
+        let state = self.hosts.state(host, delay);
+        state.in_flight = state.in_flight.saturating_sub(1);
+        state.next_allowed = state.next_allowed.max(Instant::now() + state.delay);
+        let counters = self.crawler.counters.clone();
+        CrawlCounters::bump(&counters.sitemaps_fetched);
+        let Some(walker) = self.sitemaps.get_mut(host) else {
+            return Ok(());
+        };
+        match &result {
+            Ok((status, location, body)) => {
+                walker.on_response(url, *status, location.as_deref(), body);
+            }
+            Err(error) => {
+                debug!(%url, %error, "sitemap fetch failed");
+                walker.on_response(url, 599, None, b"");
+            }
+        }
+        let pages = walker.take_pages();
+        if walker.next_fetch().is_none() {
+            self.sitemaps.remove(host);
+        }
+        CrawlCounters::add(&counters.sitemap_urls, pages.len() as u64);
+        let policy = self.config().url_policy.clone();
+        let urls: Vec<CanonicalUrl> = pages
+            .iter()
+            .filter_map(|page| policy.canonicalize(&page.url))
+            .collect();
+        let discovered = self.follow(urls, 1, 0);
+        if !discovered.is_empty() {
+            for host_key in self.crawler.frontier.enqueue(&discovered)? {
+                self.hosts.schedule(&host_key, delay);
+            }
+        }
+        self.hosts.schedule(host, delay);
+        Ok(())
     }
 
     fn on_robots(&mut self, host: &str, response: RobotsResponse) {

@@ -371,6 +371,30 @@ impl Fetcher {
         Ok(page)
     }
 
+    /// Fetches a sitemap once (no redirect following): its status, `Location` header and
+    /// body (at most `max_bytes` as sent, before any gzip inside it is unpacked).
+    ///
+    /// # Errors
+    /// [`FetchError`] when no complete response was received or the body is too large.
+    pub async fn fetch_sitemap(
+        &self,
+        url: &Url,
+        max_bytes: u64,
+    ) -> Result<(u16, Option<String>, Vec<u8>), FetchError> {
+        let mut response = self.send(url, None).await?;
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let body = if response.status().is_success() {
+            self.read_body(&mut response, max_bytes).await?
+        } else {
+            Vec::new()
+        };
+        Ok((status, location, body))
+    }
+
     /// Fetches `/robots.txt` of `origin`, following up to `max_redirects` redirects.
     /// Also returns the address the first request reached (for per-IP politeness).
     pub async fn fetch_robots(&self, origin: &Url) -> (RobotsResponse, Option<IpAddr>) {

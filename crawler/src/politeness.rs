@@ -158,10 +158,13 @@ impl Hosts {
         Some(ip)
     }
 
-    /// A request counted against `ip` by [`Hosts::ip_started`] ended.
-    pub fn ip_finished(&mut self, ip: Option<IpAddr>) {
+    /// A request counted against `ip` by [`Hosts::ip_started`] ended now. The next request
+    /// to the address waits `delay` from now too: a request that reached the server late
+    /// (a slow connect, a busy client) must not be followed by one right behind it.
+    pub fn ip_finished(&mut self, ip: Option<IpAddr>, delay: Duration) {
         if let Some(state) = ip.and_then(|ip| self.ips.get_mut(&ip)) {
             state.in_flight = state.in_flight.saturating_sub(1);
+            state.next_allowed = state.next_allowed.max(Instant::now() + delay);
         }
     }
 
@@ -267,9 +270,9 @@ mod tests {
                 .ip_busy_until("a:80", later + delay * 5, 2, delay)
                 .is_some()
         );
-        hosts.ip_finished(Some(ip));
+        hosts.ip_finished(Some(ip), delay);
         assert_eq!(
-            hosts.ip_busy_until("a:80", later + delay * 5, 2, delay),
+            hosts.ip_busy_until("a:80", Instant::now() + delay * 5, 2, delay),
             None
         );
         // A host whose address is unknown is not held back.

@@ -23,6 +23,10 @@ pub struct CrawlCounters {
     /// Discovered URLs dropped by the trap limits (URL length, path repetition, URLs per
     /// host, query variants per path, depth).
     pub trap_limited: AtomicU64,
+    /// Sitemap files fetched.
+    pub sitemaps_fetched: AtomicU64,
+    /// Page URLs found in sitemaps (before de-duplication by the frontier).
+    pub sitemap_urls: AtomicU64,
     /// URLs not fetched because robots.txt disallows them.
     pub robots_denied: AtomicU64,
     /// Responses skipped because they are not HTML.
@@ -66,6 +70,10 @@ pub struct CrawlStats {
     pub out_of_scope: u64,
     /// Discovered URLs dropped by the trap limits.
     pub trap_limited: u64,
+    /// Sitemap files fetched.
+    pub sitemaps_fetched: u64,
+    /// Page URLs found in sitemaps.
+    pub sitemap_urls: u64,
     /// URLs disallowed by robots.txt.
     pub robots_denied: u64,
     /// Non-HTML responses skipped.
@@ -127,6 +135,8 @@ impl CrawlCounters {
             redirected: get(&self.redirected),
             out_of_scope: get(&self.out_of_scope),
             trap_limited: get(&self.trap_limited),
+            sitemaps_fetched: get(&self.sitemaps_fetched),
+            sitemap_urls: get(&self.sitemap_urls),
             robots_denied: get(&self.robots_denied),
             not_html: get(&self.not_html),
             noindex: get(&self.noindex),

@@ -361,6 +361,9 @@ fn route(state: &AppState, path: &str, query: Option<&str>) -> Response {
             if let Some(delay) = state.options.crawl_delay {
                 robots.push_str(&format!("Crawl-delay: {delay}\n"));
             }
+            if state.options.traps {
+                robots.push_str("Sitemap: /sitemaps/index.xml\n");
+            }
             ([(header::CONTENT_TYPE, "text/plain")], robots).into_response()
         }
         "/" => html(StatusCode::OK, index_page(&state.options)),
@@ -475,6 +478,24 @@ fn trap(state: &AppState, path: &str, query: Option<&str>) -> Option<Response> {
                 ),
             )
         }
+        "/sitemaps/index.xml" => (
+            [(header::CONTENT_TYPE, "application/xml")],
+            "<?xml version=\"1.0\"?><sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\
+             <sitemap><loc>/sitemaps/pages.xml</loc></sitemap>\
+             <sitemap><loc>/sitemaps/index.xml</loc></sitemap></sitemapindex>",
+        )
+            .into_response(),
+        "/sitemaps/pages.xml" => (
+            [(header::CONTENT_TYPE, "application/xml")],
+            "<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\
+             <url><loc>/hidden.html</loc><lastmod>2026-11-01</lastmod></url>\
+             <url><loc>/topics/tides.html?utm_source=sitemap</loc></url></urlset>",
+        )
+            .into_response(),
+        "/hidden.html" => html(
+            StatusCode::OK,
+            layout("Hidden", "<p>Only the sitemap knows this page.</p>"),
+        ),
         "/print/volcanoes.html" => html(
             StatusCode::OK,
             format!(

@@ -97,6 +97,16 @@ fn hex_value(byte: u8) -> Option<u8> {
     (byte as char).to_digit(16).map(|d| d as u8)
 }
 
+/// The byte a `%XX` escape starting at `bytes[i]` stands for, if there is one.
+fn escape_at(bytes: &[u8], i: usize) -> Option<u8> {
+    if bytes.get(i) != Some(&b'%') {
+        return None;
+    }
+    let hi = bytes.get(i + 1).copied().and_then(hex_value)?;
+    let lo = bytes.get(i + 2).copied().and_then(hex_value)?;
+    Some(hi * 16 + lo)
+}
+
 /// Decodes escapes of unreserved characters, upper-cases the others' hex digits, and
 /// encodes a `%` that starts no escape as `%25` (so decoding can never create a new
 /// escape: `%%30a` must not become `%0a`).
@@ -105,13 +115,7 @@ fn normalize_escapes(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).copied().and_then(hex_value),
-                bytes.get(i + 2).copied().and_then(hex_value),
-            )
-        {
-            let value = hi * 16 + lo;
+        if let Some(value) = escape_at(bytes, i) {
             if is_unreserved(value) {
                 out.push(value as char);
             } else {
@@ -146,13 +150,8 @@ fn percent_decode_lossy(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).copied().and_then(hex_value),
-                bytes.get(i + 2).copied().and_then(hex_value),
-            )
-        {
-            out.push(hi * 16 + lo);
+        if let Some(value) = escape_at(bytes, i) {
+            out.push(value);
             i += 3;
         } else {
             out.push(bytes[i]);

@@ -3,9 +3,9 @@
 #
 #   bench/run.sh [crawl|index|query|frontier|all] [--smoke] [--reps N] [--keep]
 #
-#   crawl     quarry crawl (1 and 4 connections per host) vs wget --recursive, with and
-#             without --warc-file, on the PostgreSQL docs; quarry on 200 loopback hosts with
-#             a per-host delay (achieved vs ideal rate)
+#   crawl     quarry crawl (1 and 4 connections per host; response_time_factor default and
+#             0) vs wget --recursive, with and without --warc-file, on the PostgreSQL docs;
+#             quarry on 200 loopback hosts with a per-host delay (achieved vs ideal rate)
 #   frontier  quarry crawl of a site whose every page links to 2,000 new URLs, capped at
 #             520 pages (≥ 1M URLs in the frontier): peak RSS, pages/s
 #   index     quarry index rebuild vs SQLite FTS5 and tantivy-py on the same text
@@ -17,7 +17,8 @@
 #   --keep    keep the work directory (BENCH_WORK, default a new /tmp/quarry-bench.*)
 #
 # Environment: QUARRY_BIN (else `cargo build --release -p quarry` in the repo and its
-# target dir), BENCH_REPS, BENCH_WORK. Installs missing peers with apt/pip when it can
+# target dir), BENCH_REPS, BENCH_WORK, BENCH_SKIP (peers to treat as absent, e.g.
+# "nginx wrk", to exercise the Python fallbacks). Installs missing peers with apt/pip when it can
 # (nginx-light, wget, wrk, postgresql-doc-15, warcio, tantivy) and says so when it cannot.
 # Prints markdown tables on stdout (also saved to $WORK/results.md); progress on stderr.
 set -euo pipefail
@@ -129,6 +130,8 @@ prepare_sites() {
     done
 
     CEILING_PORT=$(free_port)
+    CEILING_SERVER=nginx
+    [ "$HAVE_NGINX" = 1 ] || CEILING_SERVER="Python fallback"
     mkdir -p "$WORK/ceiling"
     echo "127.0.0.1:$CEILING_PORT $WORK/ceiling" >>"$sites"
 
@@ -139,14 +142,28 @@ prepare_sites() {
     log "serving $SITE_NAME on 127.0.0.1:$SITE_PORT, $MANY_HOSTS hosts on 127.0.0.2-$((MANY_HOSTS + 1)):$MANY_PORT"
 }
 
-# quarry_config CONNS: a config file with max_connections_per_host = CONNS.
+# quarry_config CONNS[:RTF]: a config file with max_connections_per_host = CONNS and, when
+# given, response_time_factor = RTF (the adaptive politeness factor; default 1.0).
 quarry_config() {
-    local file=$WORK/quarry-c$1.toml
-    printf '[crawl]\nmax_connections_per_host = %d\n' "$1" >"$file"
+    local conns=${1%%:*} rtf="" file
+    [ "$1" != "$conns" ] && rtf=${1#*:}
+    file=$WORK/quarry-c$conns${rtf:+-rtf$rtf}.toml
+    printf '[crawl]\nmax_connections_per_host = %d\n' "$conns" >"$file"
+    [ -n "$rtf" ] && printf 'response_time_factor = %s\n' "$rtf" >>"$file"
     echo "$file"
 }
 
-# quarry_crawl BASE DATA SEEDS CONNS [ARGS…]: a timed crawl; sets PAGES and QUEUED.
+# quarry_label CONNS[:RTF]: the crawler's name in the tables.
+quarry_label() {
+    local conns=${1%%:*}
+    if [ "$1" != "$conns" ]; then
+        echo "quarry, $conns conn/host, response_time_factor ${1#*:}"
+    else
+        echo "quarry, $conns conn/host"
+    fi
+}
+
+# quarry_crawl BASE DATA SEEDS CONNS[:RTF] [ARGS…]: a timed crawl; sets PAGES and QUEUED.
 quarry_crawl() {
     local base=$1 data=$2 seeds=$3 conns=$4
     shift 4
@@ -169,17 +186,19 @@ fix_time() { tail -n 1 "$1.time" >"$1.time.last"; }
 # ---------------------------------------------------------------------------------------
 # crawl
 crawl_site_runs() {
-    local url="http://127.0.0.1:$SITE_PORT/index.html" seeds=$WORK/site-seeds.txt rep base
+    local url="http://127.0.0.1:$SITE_PORT/index.html" seeds=$WORK/site-seeds.txt rep base variant
     echo "$url" >"$seeds"
     mkdir -p "$WORK/crawl"
     for ((rep = 1; rep <= REPS; rep++)); do
-        for conns in 1 4; do
-            base=$WORK/crawl/quarry-c$conns-$rep
-            log "crawl $SITE_NAME: quarry, $conns conn/host, run $rep/$REPS"
-            quarry_crawl "$base" "$WORK/crawl/data-c$conns" "$seeds" "$conns" --delay-ms 0
+        # Connections per host 1 and 4 with the default adaptive politeness (delay ≥ last
+        # response time × response_time_factor 1.0), and with it off (factor 0).
+        for variant in 1 4 1:0 4:0; do
+            base=$WORK/crawl/quarry-c${variant/:/-rtf}-$rep
+            log "crawl $SITE_NAME: $(quarry_label "$variant"), run $rep/$REPS"
+            quarry_crawl "$base" "$WORK/crawl/data-c${variant/:/-rtf}" "$seeds" "$variant" --delay-ms 0
             fix_time "$base"
             check "$([ "$PAGES" -gt 0 ] && echo 1)" "quarry stored no pages of $url"
-            record "{\"section\": \"crawl\", \"site\": \"$SITE_NAME\", \"tool\": \"quarry, $conns conn/host\", \"rep\": $rep, \"pages\": $PAGES, $(time_fields "$base")}"
+            record "{\"section\": \"crawl\", \"site\": \"$SITE_NAME\", \"tool\": \"$(quarry_label "$variant")\", \"rep\": $rep, \"pages\": $PAGES, $(time_fields "$base")}"
         done
         if [ "$HAVE_WGET" = 1 ]; then
             local variant dir args
@@ -203,6 +222,7 @@ crawl_site_runs() {
     done
     # The 4-connection data directory is the corpus of the index and query sections.
     SITE_DATA=$WORK/crawl/data-c4
+    rm -rf "$WORK/crawl/data-c1" "$WORK/crawl/data-c1-rtf0" "$WORK/crawl/data-c4-rtf0"
 }
 
 crawl_manyhost_runs() {
@@ -322,7 +342,7 @@ index_runs() {
                 rm -rf "$out"
                 log "index $name: $label, run $rep/$REPS"
                 python3 "$LIB/index_peers.py" "$peer" "$WORK/index/$slug/docs.jsonl" "$out" >"$base.$peer.json"
-                record "{\"section\": \"index\", \"corpus\": \"$name\", \"tool\": \"$label\", \"rep\": $rep, $(json_fields "$base.$peer.json"), \"html_bytes\": $html}"
+                record "{\"section\": \"index\", \"corpus\": \"$name\", \"tool\": \"$label\", \"rep\": $rep, $(json_fields "$base.$peer.json"), \"html_bytes\": $html, \"extract_seconds\": $(json_get "$WORK/index/$slug/extract.json" seconds)}"
             done
         done
     done <"$WORK/corpora.txt"
@@ -382,9 +402,9 @@ sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())' "http://127
                 log "query $name: quarry serve, concurrency $conc, run $rep/$REPS"
                 fields=$(load "http://127.0.0.1:$port" "$paths" "$conc" "$QUERY_SECONDS" "$WORK/query/$slug/q-$conc-$rep.out")
                 record "{\"section\": \"query\", \"corpus\": \"$name\", \"target\": \"quarry serve\", \"conc\": $conc, \"rep\": $rep, \"index_bytes_read\": \"$bytes_read\", $fields}"
-                log "query $name: HTTP ceiling (static file), concurrency $conc, run $rep/$REPS"
+                log "query $name: HTTP ceiling ($CEILING_SERVER static file), concurrency $conc, run $rep/$REPS"
                 fields=$(load "http://127.0.0.1:$CEILING_PORT" "$WORK/query/$slug/ceiling-path.txt" "$conc" "$QUERY_SECONDS" "$WORK/query/$slug/c-$conc-$rep.out")
-                record "{\"section\": \"query\", \"corpus\": \"$name\", \"target\": \"HTTP ceiling (nginx static)\", \"conc\": $conc, \"rep\": $rep, $fields}"
+                record "{\"section\": \"query\", \"corpus\": \"$name\", \"target\": \"HTTP ceiling ($CEILING_SERVER static)\", \"conc\": $conc, \"rep\": $rep, $fields}"
             done
             if [ "$HAVE_FTS5" = 1 ]; then
                 log "query $name: SQLite FTS5 in-process, run $rep/$REPS"
@@ -392,6 +412,9 @@ sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())' "http://127
                 record "{\"section\": \"query\", \"corpus\": \"$name\", \"target\": \"SQLite FTS5 (Python, in-process)\", \"conc\": 0, \"rep\": $rep, $(json_fields "$WORK/query/$slug/fts-$rep.json")}"
             fi
         done
+        # Server-side time (took_ms) over a sequential sample, to split search from HTTP cost.
+        python3 "$LIB/took_sample.py" "http://127.0.0.1:$port" "$paths" "$((QUERY_LIMIT < 300 ? QUERY_LIMIT : 300))" >"$WORK/query/$slug/took.json"
+        record "{\"section\": \"info\", \"text\": \"$name: quarry serve's own took_ms over $(json_get "$WORK/query/$slug/took.json" n) sequential queries: p50 $(json_get "$WORK/query/$slug/took.json" took_p50_ms) ms, p99 $(json_get "$WORK/query/$slug/took.json" took_p99_ms) ms (client-side wall p50 $(json_get "$WORK/query/$slug/took.json" wall_p50_ms) ms, p99 $(json_get "$WORK/query/$slug/took.json" wall_p99_ms) ms; median response $(json_get "$WORK/query/$slug/took.json" response_bytes_p50) bytes; the ceiling file, the response to the first query, has $(stat -c %s "$curl_out") bytes).\"}"
         local errors
         errors=$(grep -h '^WRK_JSON' "$WORK"/query/"$slug"/q-*.out | python3 -c 'import json,sys; print(sum(json.loads(l[9:])["errors"] for l in sys.stdin))')
         check "$([ "$errors" = 0 ] && echo 1)" "quarry serve answered $errors requests with errors or non-2xx"

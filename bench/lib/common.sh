@@ -51,7 +51,16 @@ EOF
     python3 -c "import tantivy" 2>/dev/null || pip_install tantivy || true
     python3 -c "import tantivy" 2>/dev/null && HAVE_TANTIVY=1
 
+    # BENCH_SKIP="nginx wrk …": act as if these peers were absent (tests the fallbacks).
     local name flag
+    for name in ${BENCH_SKIP:-}; do
+        case $name in
+            nginx) HAVE_NGINX=0 ;; wget) HAVE_WGET=0 ;; wrk) HAVE_WRK=0 ;; fts5) HAVE_FTS5=0 ;;
+            tantivy) HAVE_TANTIVY=0 ;; warcio) HAVE_WARCIO=0 ;; pgdocs) HAVE_PGDOCS=0 ;;
+            *) die "BENCH_SKIP: unknown peer $name" ;;
+        esac
+    done
+    [ "$HAVE_WARCIO" = 1 ] || export BENCH_NO_WARCIO=1
     for name in nginx wget wrk fts5 tantivy warcio pgdocs; do
         case $name in
             nginx) flag=$HAVE_NGINX ;; wget) flag=$HAVE_WGET ;; wrk) flag=$HAVE_WRK ;;

@@ -2,8 +2,8 @@
 """Extracts title + visible body text from Quarry's page store, for the index peers.
 
 Usage: extract.py DATA_DIR OUT.jsonl
-Reads DATA_DIR/pages/segment-*.warc.gz in log order (with warcio when installed, else a
-minimal reader of one-gzip-member-per-record WARC), keeps the latest 200 text/html response
+Reads DATA_DIR/pages/segment-*.warc.gz in log order (with warcio when installed and
+BENCH_NO_WARCIO is unset, else a minimal reader of one-gzip-member-per-record WARC), keeps the latest 200 text/html response
 of every URL, and writes {"url", "title", "body"} lines. Prints a JSON summary
 {"documents", "html_bytes", "seconds"} on stdout.
 """
@@ -102,6 +102,8 @@ def records_minimal(path):
 def main():
     data, out = sys.argv[1], sys.argv[2]
     try:
+        if os.environ.get("BENCH_NO_WARCIO"):
+            raise ImportError("warcio disabled by BENCH_NO_WARCIO")
         import warcio  # noqa: F401
 
         reader = records_warcio

@@ -70,7 +70,10 @@ def main():
     peer, docs_path, out = sys.argv[1:4]
     docs = load(docs_path)
     seconds = {"fts5": build_fts5, "tantivy": build_tantivy}[peer](docs, out)
-    print(json.dumps({"documents": len(docs), "seconds": seconds, "bytes": dir_bytes(out)}))
+    result = {"documents": len(docs), "seconds": seconds, "bytes": dir_bytes(out)}
+    if os.path.isdir(out):
+        result["segments"] = sum(1 for name in os.listdir(out) if name.endswith(".idx"))
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

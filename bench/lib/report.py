@@ -134,9 +134,11 @@ def index_table(rows):
     print("### Index build\n")
     print("Quarry: `quarry index rebuild` wall time, from the WARC page store (read, decode, "
           "extract, index, merge). Peers: indexing time only, on text already extracted by "
-          "bench/lib/extract.py (its time is in the extraction row). Bytes = files on disk.\n")
-    print("| corpus | indexer | n | documents | seconds | docs/s | index MiB | index ÷ raw HTML | speed ÷ tantivy-py | size ÷ FTS5 |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "bench/lib/extract.py; the next column adds that (Python) extraction time. tantivy-py "
+          "cannot force a merge, so its index may keep several segments; Quarry merges to one. "
+          "Bytes = files on disk.\n")
+    print("| corpus | indexer | n | documents | seconds | docs/s | docs/s incl. extraction | index MiB | index ÷ raw HTML | speed ÷ tantivy-py | size ÷ FTS5 |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (corpus,), crs in groups(rs, "corpus").items():
         by_tool = groups(crs, "tool")
         dps = {t: rate(r, "documents", "seconds")[0] for (t,), r in by_tool.items()}
@@ -146,8 +148,12 @@ def index_table(rows):
             html = trs[0].get("html_bytes") or 0
             speed = ratio(m, dps.get("tantivy-py")) if tool == "quarry" and "tantivy-py" in dps else None
             small = ratio(size[tool], size.get("SQLite FTS5")) if tool == "quarry" and "SQLite FTS5" in size else None
+            if "extract_seconds" in trs[0]:
+                with_extract = fmt(med([x["documents"] / (x["seconds"] + x["extract_seconds"]) for x in trs]))
+            else:
+                with_extract = fmt(m)  # Quarry's own time already includes extraction
             print(f"| {corpus} | {tool} | {len(trs)} | {fmt(med([x['documents'] for x in trs]), 0)} | "
-                  f"{pair(trs, 'seconds', digits=2)} | {fmt(m)} ({fmt(b)}) | "
+                  f"{pair(trs, 'seconds', digits=2)} | {fmt(m)} ({fmt(b)}) | {with_extract} | "
                   f"{fmt(mib(size[tool], 'b'), 2)} | {fmt(100 * size[tool] / html, 1) + '%' if html else '—'} | "
                   f"{fmt(speed, 2) if speed else '—'} | {fmt(small, 2) if small else '—'} |")
             if speed is not None:
@@ -163,7 +169,7 @@ def query_table(rows):
         return
     print("### Query\n")
     print("HTTP rows: wrk (or bench/lib/loadgen.py) on loopback, cycling through bench/queries.txt, "
-          "fixed concurrency and duration; the ceiling is nginx serving a static file of the "
+          "fixed concurrency and duration; the ceiling is nginx (or the Python fallback) serving a static file of the "
           "size of a Quarry response with the same client. FTS5: in-process, one thread, "
           "same queries, top 10 with snippets.\n")
     print("| corpus | target | concurrency | n | requests | QPS | p50 ms | p99 ms | errors | QPS ÷ ceiling | index_bytes_read |")
@@ -173,14 +179,15 @@ def query_table(rows):
         qps = {k: rate(v, "requests", "seconds")[0] for k, v in by.items()}
         for (target, conc), trs in by.items():
             m, b = rate(trs, "requests", "seconds")
-            ceiling = qps.get(("HTTP ceiling (nginx static)", conc)) if target == "quarry serve" else None
+            ceiling = next((v for (t, c), v in qps.items() if t.startswith("HTTP ceiling") and c == conc),
+                           None) if target == "quarry serve" else None
             frac = ratio(m, ceiling) if ceiling else None
             p99 = med([x["p99_us"] / 1000 for x in trs])
             print(f"| {corpus} | {target} | {conc if conc else 'in-process'} | {len(trs)} | "
                   f"{fmt(med([x['requests'] for x in trs]), 0)} | {fmt(m)} ({fmt(b)}) | "
                   f"{pair(trs, 'p50_us', 1 / 1000, digits=2)} | {pair(trs, 'p99_us', 1 / 1000, digits=2)} | "
-                  f"{fmt(sum(x['errors'] for x in trs), 0)} | {fmt(100 * frac, 0) + '%' if frac else '—'} | "
-                  f"{trs[0].get('index_bytes_read', 'n/a')} |")
+                  f"{fmt(sum(x.get('errors', 0) for x in trs), 0)} | {fmt(100 * frac, 0) + '%' if frac else '—'} | "
+                  f"{trs[0].get('index_bytes_read', '—')} |")
             if target == "quarry serve" and trs[0].get("goal", True):
                 goal(f"query {corpus}, concurrency {conc}: p99 ≤ 10 ms", f"{p99:.2f} ms", p99 <= 10, unit="")
                 if frac is not None:

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared shell functions of bench/run.sh: logging, peers, ports, servers, timing.
 # Sourced, not run. Expects BENCH_DIR, WORK and RESULTS to be set by run.sh.
 

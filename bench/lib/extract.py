@@ -11,6 +11,7 @@ of every URL, and writes {"url", "title", "body"} lines. Prints a JSON summary
 import glob
 import gzip
 import html.parser
+import importlib.util
 import json
 import os
 import sys
@@ -101,14 +102,8 @@ def records_minimal(path):
 
 def main():
     data, out = sys.argv[1], sys.argv[2]
-    try:
-        if os.environ.get("BENCH_NO_WARCIO"):
-            raise ImportError("warcio disabled by BENCH_NO_WARCIO")
-        import warcio  # noqa: F401
-
-        reader = records_warcio
-    except ImportError:
-        reader = records_minimal
+    use_warcio = not os.environ.get("BENCH_NO_WARCIO") and importlib.util.find_spec("warcio")
+    reader = records_warcio if use_warcio else records_minimal
     start = time.perf_counter()
     latest = {}
     for path in sorted(glob.glob(os.path.join(data, "pages", "segment-*.warc*"))):

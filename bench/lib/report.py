@@ -116,7 +116,6 @@ def frontier_table(rows):
     for r in rs:
         r["cpu_s"] = r["user_s"] + r["sys_s"]
     m, b = rate(rs, "pages", "wall_s")
-    rss = med([r["rss_kb"] / 1024 for r in rs])
     worst = max(r["rss_kb"] / 1024 for r in rs)
     queued = med([r["queued"] for r in rs])
     print(f"| {len(rs)} | {fmt(med([r['pages'] for r in rs]), 0)} | {queued:,.0f} | "

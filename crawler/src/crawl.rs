@@ -122,7 +122,7 @@ enum JobOutput {
         entry: QueuedUrl,
         result: Box<Result<PageResponse, FetchError>>,
         links: PageLinks,
-        /// The IP address the fetch was counted against (see [`Hosts::ip_started`]).
+        /// The IP address the fetch was counted against (see [`Hosts::fetch_started`]).
         counted_ip: Option<std::net::IpAddr>,
         /// The record of the earlier fetch when this was a conditional refetch.
         previous: Option<Box<FetchRecord>>,
@@ -488,11 +488,8 @@ impl Run<'_> {
                 if self.ip_busy(host, now, delay) {
                     return Ok(());
                 }
-                let state = self.hosts.state(host, delay);
-                state.robots = RobotsState::Fetching;
-                state.in_flight += 1;
-                state.next_allowed = now + state.delay;
-                let counted_ip = self.hosts.ip_started(host, now, self.ip_delay());
+                self.hosts.state(host, delay).robots = RobotsState::Fetching;
+                let counted_ip = self.hosts.fetch_started(host, now, delay, self.ip_delay());
                 let fetcher = self.crawler.fetcher.clone();
                 let host = host.to_string();
                 let mut origin = entry.url.as_url().clone();
@@ -528,10 +525,7 @@ impl Run<'_> {
                 self.hosts.schedule(host, delay);
                 return Ok(());
             }
-            let state = self.hosts.state(host, delay);
-            state.in_flight += 1;
-            state.next_allowed = now + state.delay;
-            let counted_ip = self.hosts.ip_started(host, now, ip_delay);
+            let counted_ip = self.hosts.fetch_started(host, now, delay, ip_delay);
             let fetcher = self.crawler.fetcher.clone();
             let host = host.to_string();
             let max_bytes = SitemapLimits::default().max_bytes;
@@ -564,16 +558,13 @@ impl Run<'_> {
                 .frontier
                 .fetch_record(entry.url.as_str())?
                 .map(Box::new);
-            let state = self.hosts.state(host, delay);
-            state.in_flight += 1;
-            state.next_allowed = now + state.delay;
-            let more_connections = state.in_flight < max_connections;
+            let counted_ip = self.hosts.fetch_started(host, now, delay, ip_delay);
+            let more_connections = self.hosts.state(host, delay).in_flight < max_connections;
             self.pages_in_flight += 1;
             self.crawler
                 .counters
                 .in_flight
                 .fetch_add(1, Ordering::Relaxed);
-            let counted_ip = self.hosts.ip_started(host, now, ip_delay);
             let fetcher = self.crawler.fetcher.clone();
             self.jobs.spawn(fetch_page_job(
                 fetcher,
@@ -601,11 +592,7 @@ impl Run<'_> {
                 counted_ip,
                 origin,
             } => {
-                self.hosts.ip_finished(counted_ip, self.ip_delay());
-                if ip.is_some() {
-                    self.hosts.state(&host, self.base_delay()).ip = ip;
-                }
-                self.on_robots(&host, response);
+                self.on_robots(&host, response, counted_ip, ip);
                 self.start_sitemaps(&host, &origin);
                 Ok(())
             }
@@ -614,20 +601,14 @@ impl Run<'_> {
                 url,
                 result,
                 counted_ip,
-            } => {
-                self.hosts.ip_finished(counted_ip, self.ip_delay());
-                self.on_sitemap(&host, &url, result)
-            }
+            } => self.on_sitemap(&host, &url, result, counted_ip),
             JobOutput::Page {
                 entry,
                 result,
                 links,
                 counted_ip,
                 previous,
-            } => {
-                self.hosts.ip_finished(counted_ip, self.ip_delay());
-                self.on_page(entry, *result, links, previous.map(|p| *p))
-            }
+            } => self.on_page(entry, *result, links, counted_ip, previous.map(|p| *p)),
         }
     }
 
@@ -659,11 +640,12 @@ impl Run<'_> {
         host: &str,
         url: &url::Url,
         result: Result<(u16, Option<String>, Vec<u8>), FetchError>,
+        counted_ip: Option<std::net::IpAddr>,
     ) -> Result<(), CrawlError> {
         let delay = self.base_delay();
-        let state = self.hosts.state(host, delay);
-        state.in_flight = state.in_flight.saturating_sub(1);
-        state.next_allowed = state.next_allowed.max(Instant::now() + state.delay);
+        let ip_delay = self.ip_delay();
+        self.hosts
+            .fetch_finished(host, counted_ip, None, delay, ip_delay);
         let counters = self.crawler.counters.clone();
         CrawlCounters::bump(&counters.sitemaps_fetched);
         let Some(walker) = self.sitemaps.get_mut(host) else {
@@ -683,7 +665,7 @@ impl Run<'_> {
             self.sitemaps.remove(host);
         }
         CrawlCounters::add(&counters.sitemap_urls, pages.len() as u64);
-        let policy = self.config().url_policy.clone();
+        let policy = self.crawler.policy.clone();
         let urls: Vec<CanonicalUrl> = pages
             .iter()
             .filter_map(|page| policy.canonicalize(&page.url))
@@ -698,14 +680,20 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn on_robots(&mut self, host: &str, response: RobotsResponse) {
+    fn on_robots(
+        &mut self,
+        host: &str,
+        response: RobotsResponse,
+        counted_ip: Option<std::net::IpAddr>,
+        reached_ip: Option<std::net::IpAddr>,
+    ) {
         let now = Instant::now();
         let base = self.base_delay();
+        let ip_delay = self.ip_delay();
         let ttl = Duration::from_secs(self.config().robots_ttl_secs);
         let max_crawl_delay = Duration::from_millis(self.config().max_crawl_delay_ms);
         let token = self.config().user_agent_token.clone();
         let state = self.hosts.state(host, base);
-        state.in_flight = state.in_flight.saturating_sub(1);
         let ready = |robots: Robots, expires| RobotsState::Ready {
             robots: Arc::new(robots),
             expires,
@@ -740,7 +728,8 @@ impl Run<'_> {
             state.min_delay = base.max(crawl_delay);
             state.delay = state.delay.max(state.min_delay);
         }
-        state.next_allowed = state.next_allowed.max(now + state.delay);
+        self.hosts
+            .fetch_finished(host, counted_ip, reached_ip, base, ip_delay);
         self.hosts.schedule(host, base);
     }
 
@@ -749,6 +738,7 @@ impl Run<'_> {
         entry: QueuedUrl,
         result: Result<PageResponse, FetchError>,
         links: PageLinks,
+        counted_ip: Option<std::net::IpAddr>,
         previous: Option<FetchRecord>,
     ) -> Result<(), CrawlError> {
         let counters = self.crawler.counters.clone();
@@ -875,20 +865,19 @@ impl Run<'_> {
         let delay = self.base_delay();
         let factor = self.config().response_time_factor;
         let max_backoff = Duration::from_millis(self.config().max_backoff_delay_ms);
+        let ip_delay = self.ip_delay();
         let host_state = self.hosts.state(&host_key, delay);
-        if ip.is_some() {
-            host_state.ip = ip;
-        }
         if slow_down {
             // 429/503 without Retry-After: the host's delay doubles, up to a cap.
             host_state.back_off(max_backoff);
         } else if let Some(elapsed) = response_time {
             host_state.adapt(elapsed, factor);
         }
-        host_state.in_flight = host_state.in_flight.saturating_sub(1);
-        host_state.next_allowed = host_state.next_allowed.max(now + host_state.delay);
+        self.hosts
+            .fetch_finished(&host_key, counted_ip, ip, delay, ip_delay);
         if let Some(pause) = retry_after {
             // 429/503 with Retry-After: the whole host waits, not just this URL.
+            let host_state = self.hosts.state(&host_key, delay);
             host_state.next_allowed = host_state.next_allowed.max(now + pause);
         }
         self.hosts.schedule(&host_key, delay);

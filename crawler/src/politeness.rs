@@ -146,8 +146,45 @@ impl Hosts {
         }
     }
 
+    /// A request to `host` starts now: it takes one of the host's connections, the host's
+    /// next request waits the host's delay, and the request is counted against the host's
+    /// IP address (when known), which is returned for [`Hosts::fetch_finished`].
+    pub fn fetch_started(
+        &mut self,
+        host: &str,
+        now: Instant,
+        base_delay: Duration,
+        ip_delay: Duration,
+    ) -> Option<IpAddr> {
+        let state = self.state(host, base_delay);
+        state.in_flight += 1;
+        state.next_allowed = now + state.delay;
+        self.ip_started(host, now, ip_delay)
+    }
+
+    /// A request started by [`Hosts::fetch_started`] ended now: its connection and its IP
+    /// slot are free, `reached` (the address that answered, if any) is remembered, and the
+    /// host's next request waits its current delay from now (call this after adapting the
+    /// delay to the answer).
+    pub fn fetch_finished(
+        &mut self,
+        host: &str,
+        counted: Option<IpAddr>,
+        reached: Option<IpAddr>,
+        base_delay: Duration,
+        ip_delay: Duration,
+    ) {
+        self.ip_finished(counted, ip_delay);
+        let state = self.state(host, base_delay);
+        if reached.is_some() {
+            state.ip = reached;
+        }
+        state.in_flight = state.in_flight.saturating_sub(1);
+        state.next_allowed = state.next_allowed.max(Instant::now() + state.delay);
+    }
+
     /// A request to `host` starts now; returns the IP address it is counted against.
-    pub fn ip_started(&mut self, host: &str, now: Instant, delay: Duration) -> Option<IpAddr> {
+    fn ip_started(&mut self, host: &str, now: Instant, delay: Duration) -> Option<IpAddr> {
         let ip = self.states.get(host)?.ip?;
         let state = self.ips.entry(ip).or_insert(IpState {
             next_allowed: now,
@@ -161,7 +198,7 @@ impl Hosts {
     /// A request counted against `ip` by [`Hosts::ip_started`] ended now. The next request
     /// to the address waits `delay` from now too: a request that reached the server late
     /// (a slow connect, a busy client) must not be followed by one right behind it.
-    pub fn ip_finished(&mut self, ip: Option<IpAddr>, delay: Duration) {
+    fn ip_finished(&mut self, ip: Option<IpAddr>, delay: Duration) {
         if let Some(state) = ip.and_then(|ip| self.ips.get_mut(&ip)) {
             state.in_flight = state.in_flight.saturating_sub(1);
             state.next_allowed = state.next_allowed.max(Instant::now() + delay);

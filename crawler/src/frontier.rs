@@ -317,6 +317,30 @@ fn next_seq(meta: &mut redb::Table<&str, u64>) -> Result<u64, redb::Error> {
     Ok(seq)
 }
 
+/// The tables a queue entry touches.
+struct QueueTables<'t> {
+    queue: redb::Table<'t, (&'static str, u64), &'static [u8]>,
+    counts: redb::Table<'t, &'static str, u64>,
+    meta: redb::Table<'t, &'static str, u64>,
+}
+
+impl<'t> QueueTables<'t> {
+    fn open(txn: &'t redb::WriteTransaction) -> Result<QueueTables<'t>, redb::Error> {
+        Ok(QueueTables {
+            queue: txn.open_table(QUEUE)?,
+            counts: txn.open_table(HOSTS)?,
+            meta: txn.open_table(META)?,
+        })
+    }
+
+    /// Appends an encoded entry (see [`encode`]) to the queue of `host_key`, counted.
+    fn push(&mut self, host_key: &str, entry: &[u8]) -> Result<(), redb::Error> {
+        let seq = next_seq(&mut self.meta)?;
+        self.queue.insert((host_key, seq), entry)?;
+        count_up(&mut self.counts, host_key)
+    }
+}
+
 /// Adds one to the queued count of `host_key`.
 fn count_up(counts: &mut redb::Table<&str, u64>, host_key: &str) -> Result<(), redb::Error> {
     let count = counts.get(host_key)?.map_or(0, |v| v.value());
@@ -444,9 +468,7 @@ impl Frontier {
         self.write(|txn| {
             let fetched = txn.open_table(FETCHED)?;
             let mut seen = txn.open_table(SEEN)?;
-            let mut queue = txn.open_table(QUEUE)?;
-            let mut counts = txn.open_table(HOSTS)?;
-            let mut meta = txn.open_table(META)?;
+            let mut tables = QueueTables::open(txn)?;
             let mut requeued = 0;
             for entry in fetched.iter()? {
                 let (key, value) = entry?;
@@ -463,12 +485,8 @@ impl Frontier {
                 let Some(canonical) = CanonicalUrl::from_stored(url) else {
                     continue;
                 };
-                let host_key = canonical.host_key();
                 seen.insert(url, UrlState::Queued as u8)?;
-                let seq = next_seq(&mut meta)?;
-                let bytes = encode(record.depth, 0, 0, 0, url);
-                queue.insert((host_key.as_str(), seq), bytes.as_slice())?;
-                count_up(&mut counts, &host_key)?;
+                tables.push(&canonical.host_key(), &encode(record.depth, 0, 0, 0, url))?;
                 requeued += 1;
             }
             Ok(requeued)
@@ -561,17 +579,15 @@ impl Frontier {
             let mut hosts = HashSet::new();
             let mut stored = 0;
             {
-                let mut queue = txn.open_table(QUEUE)?;
-                let mut counts = txn.open_table(HOSTS)?;
+                let mut tables = QueueTables::open(txn)?;
                 let mut seen = txn.open_table(SEEN)?;
                 let mut dead = txn.open_table(DEAD)?;
-                let mut meta = txn.open_table(META)?;
                 let mut fetched = txn.open_table(FETCHED)?;
                 for done in batch {
                     let entry = &done.entry;
                     let host = entry.host_key.as_str();
-                    if queue.remove((host, entry.seq))?.is_some() {
-                        count_down(&mut counts, host)?;
+                    if tables.queue.remove((host, entry.seq))?.is_some() {
+                        count_down(&mut tables.counts, host)?;
                     }
                     let url = entry.url.as_str();
                     if let Some(alias) = &done.stored_as
@@ -590,7 +606,6 @@ impl Frontier {
                             }
                         }
                         Disposition::Retry { not_before_ms } => {
-                            let seq = next_seq(&mut meta)?;
                             let bytes = encode(
                                 entry.depth,
                                 entry.redirects,
@@ -598,8 +613,7 @@ impl Frontier {
                                 *not_before_ms,
                                 url,
                             );
-                            queue.insert((host, seq), bytes.as_slice())?;
-                            count_up(&mut counts, host)?;
+                            tables.push(host, &bytes)?;
                             hosts.insert(entry.host_key.clone());
                         }
                         Disposition::Dead { kind, message } => {
@@ -661,10 +675,8 @@ impl Frontier {
         let letters = self.dead_letters()?;
         self.write(|txn| {
             let mut dead = txn.open_table(DEAD)?;
-            let mut queue = txn.open_table(QUEUE)?;
-            let mut counts = txn.open_table(HOSTS)?;
+            let mut tables = QueueTables::open(txn)?;
             let mut seen = txn.open_table(SEEN)?;
-            let mut meta = txn.open_table(META)?;
             let mut requeued = 0;
             for letter in letters {
                 let Some(url) = CanonicalUrl::from_stored(&letter.url) else {
@@ -674,10 +686,10 @@ impl Frontier {
                     continue;
                 }
                 dead.remove(letter.url.as_str())?;
-                let seq = next_seq(&mut meta)?;
-                let bytes = encode(letter.depth, 0, 0, 0, url.as_str());
-                queue.insert((letter.host_key.as_str(), seq), bytes.as_slice())?;
-                count_up(&mut counts, &letter.host_key)?;
+                tables.push(
+                    &letter.host_key,
+                    &encode(letter.depth, 0, 0, 0, url.as_str()),
+                )?;
                 seen.insert(url.as_str(), UrlState::Queued as u8)?;
                 requeued += 1;
             }
@@ -713,9 +725,7 @@ fn enqueue_in(
     limits: &UrlLimits,
 ) -> Result<u64, redb::Error> {
     let mut seen = txn.open_table(SEEN)?;
-    let mut queue = txn.open_table(QUEUE)?;
-    let mut counts = txn.open_table(HOSTS)?;
-    let mut meta = txn.open_table(META)?;
+    let mut tables = QueueTables::open(txn)?;
     let mut host_urls = txn.open_table(HOST_URLS)?;
     let mut variants = txn.open_table(QUERY_VARIANTS)?;
     let mut limited = 0;
@@ -741,12 +751,7 @@ fn enqueue_in(
         }
         host_urls.insert(host_key.as_str(), per_host + 1)?;
         seen.insert(url, UrlState::Queued as u8)?;
-        let seq = next_seq(&mut meta)?;
-        queue.insert(
-            (host_key.as_str(), seq),
-            encode(new.depth, new.redirects, 0, 0, url).as_slice(),
-        )?;
-        count_up(&mut counts, &host_key)?;
+        tables.push(&host_key, &encode(new.depth, new.redirects, 0, 0, url))?;
         hosts.insert(host_key);
     }
     Ok(limited)

@@ -102,6 +102,11 @@ struct Extracted {
     body: String,
     lang: String,
     links: Vec<Link>,
+    /// Exact-duplicate hash of title and body (see [`content_hash`]).
+    hash: Option<u64>,
+    /// Near-duplicate fingerprint of the body (see [`simhash`]), computed here, on the
+    /// parallel workers, rather than in the single-threaded graph pass.
+    simhash: Option<u64>,
 }
 
 /// Where the latest fetch of a URL is: log sequence number, spill offset and length, raw
@@ -336,8 +341,8 @@ pub fn rebuild(
         }
         candidates[i] = Some(Candidate {
             url: page.url,
-            hash: content_hash(&page.title, &page.body),
-            simhash: simhash(&page.body),
+            hash: page.hash,
+            simhash: page.simhash,
             rank: 0.0,
         });
         Ok(())
@@ -567,6 +572,8 @@ fn extract_record(record: &PageRecord) -> Extracted {
     Extracted {
         url: record.url.clone(),
         fetched_at: i64::try_from(unix_seconds(record.fetched_at)).unwrap_or(i64::MAX),
+        hash: content_hash(&page.title, &page.body),
+        simhash: simhash(&page.body),
         title: page.title,
         headings: page.headings,
         body: page.body,
@@ -691,7 +698,7 @@ fn build_document(page: Extracted, signals: &Signals, fields: Fields) -> Tantivy
         fields.fetched_at,
         DateTime::from_timestamp_secs(page.fetched_at),
     );
-    if let Some(hash) = content_hash(&page.title, &page.body) {
+    if let Some(hash) = page.hash {
         document.add_u64(fields.content_hash, hash);
     }
     document

@@ -19,6 +19,60 @@ pub struct Config {
     pub index: IndexConfig,
     /// `[serve]`.
     pub serve: ServeConfig,
+    /// `[pagestore]`.
+    pub pagestore: PageStoreConfig,
+}
+
+/// `[pagestore]` settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PageStoreConfig {
+    /// How long page-store segments are kept after the indexer has consumed them
+    /// completely: a number and a unit (`s`, `m`, `h`, `d`), or `"forever"`. `quarry index
+    /// update` keeps every page it consumed; `quarry index rebuild` only sees what is
+    /// retained. Default `"30d"`.
+    pub retention: String,
+}
+
+impl Default for PageStoreConfig {
+    fn default() -> Self {
+        PageStoreConfig {
+            retention: "30d".to_string(),
+        }
+    }
+}
+
+impl PageStoreConfig {
+    /// The retention as a duration; `None` for `"forever"`.
+    ///
+    /// # Errors
+    /// A message naming the bad value.
+    pub fn retention(&self) -> anyhow::Result<Option<std::time::Duration>> {
+        let text = self.retention.trim();
+        if text.eq_ignore_ascii_case("forever") {
+            return Ok(None);
+        }
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let seconds = match unit.trim() {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => 0,
+        };
+        match number.parse::<u64>() {
+            Ok(n) if seconds > 0 => Ok(Some(std::time::Duration::from_secs(
+                n.saturating_mul(seconds),
+            ))),
+            _ => anyhow::bail!(
+                "[pagestore] retention = {:?}: expected a number with a unit (s, m, h, d), e.g. \"30d\", or \"forever\"",
+                self.retention
+            ),
+        }
+    }
 }
 
 /// `[index]` settings.
@@ -84,9 +138,15 @@ impl Config {
                 path.display()
             ))
         })?;
-        Config::parse(&text)
+        let config = Config::parse(&text)
             .map_err(|error| UsageError(format!("invalid config file {}: {error}", path.display())))
-            .context("loading configuration")
+            .context("loading configuration")?;
+        if let Err(error) = config.pagestore.retention() {
+            return Err(
+                UsageError(format!("invalid config file {}: {error}", path.display())).into(),
+            );
+        }
+        Ok(config)
     }
 
     /// Parses TOML text.
@@ -115,6 +175,25 @@ pub fn init_tracing(verbose: u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retention_parses_units_and_forever() {
+        let with = |text: &str| PageStoreConfig {
+            retention: text.to_string(),
+        };
+        let hours = |h: u64| Some(std::time::Duration::from_secs(h * 3600));
+        assert_eq!(with("30d").retention().unwrap(), hours(720));
+        assert_eq!(with("12h").retention().unwrap(), hours(12));
+        assert_eq!(
+            with("90 m").retention().unwrap(),
+            hours(1).map(|d| d * 3 / 2)
+        );
+        assert_eq!(with("0s").retention().unwrap(), hours(0));
+        assert_eq!(with("forever").retention().unwrap(), None);
+        for bad in ["", "30", "d", "-1d", "30w", "1.5h"] {
+            assert!(with(bad).retention().is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn example_config_matches_the_defaults() {

@@ -767,6 +767,14 @@ impl Run<'_> {
                 }
                 if noindex {
                     CrawlCounters::bump(&counters.noindex);
+                    // A bodiless record, so the indexer drops an earlier version.
+                    let mut record = page_record(fetched);
+                    record.body.clear();
+                    record.headers.push((
+                        quarry_pagestore::NOINDEX_HEADER.to_string(),
+                        "1".to_string(),
+                    ));
+                    self.writer.append(&record)?;
                     Disposition::Done(UrlState::Skipped)
                 } else {
                     completion.fetch_record = Some(fetch_record(&fetched, entry.depth));

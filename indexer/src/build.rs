@@ -1,24 +1,27 @@
 //! `rebuild`: a new generation from the whole page store.
 
-use std::collections::HashMap;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use quarry_pagestore::{PageRecord, PageStore, charset};
-use tantivy::{DateTime, Index, IndexWriter, TantivyDocument};
+use quarry_pagestore::{NOINDEX_HEADER, PageRecord, PageStore, RecordPosition, charset};
+use tantivy::{DateTime, Index, IndexWriter, TantivyDocument, Term};
 use tracing::{info, warn};
 
 use crate::analyzer::register_analyzers;
-use crate::dedup::{Candidate, content_hash, duplicates, simhash};
-use crate::document::{Link, extract_document, is_html};
+use crate::dedup::{Candidate, content_hash, duplicates, fnv, simhash};
+use crate::dictionary::{Dictionary, WordCounts, title_key};
+use crate::document::{extract_document, is_html};
 use crate::error::IndexError;
 use crate::generation::{GenerationId, GenerationMeta, IndexLayout, unix_seconds};
 use crate::graph::LinkGraph;
 use crate::schema::{Fields, build_schema};
+use crate::state::{
+    Indexed, META_SPILL, PageMeta, PageState, PageText, Spill, State, TEXT_SPILL, quantize_rank,
+};
 
 /// How to build a generation.
 #[derive(Debug, Clone)]
@@ -59,14 +62,25 @@ pub struct RebuildProgress {
 pub struct RebuildStats {
     /// The generation built and made current.
     pub generation: GenerationId,
-    /// Response records read from the page store.
+    /// `true` for an update that continued the previous generation, `false` for a build
+    /// from the whole page store.
+    pub incremental: bool,
+    /// Response records read from the page store (by an update: the new ones).
     pub records_read: u64,
     /// Documents in the new generation (one per URL).
     pub documents: u64,
-    /// Records skipped because they are not HTML.
+    /// Documents (re-)indexed by this build; an update re-indexes only pages whose text,
+    /// anchor text, static rank or duplicate status changed.
+    pub documents_indexed: u64,
+    /// Documents of the previous generation removed or replaced by this build.
+    pub documents_removed: u64,
+    /// Records that are not HTML (they remove an earlier HTML version of the URL).
     pub skipped_not_html: u64,
-    /// Records skipped because the HTTP status was not 200.
+    /// Records whose HTTP status was not 200 (404, 410 and redirects remove the URL;
+    /// 5xx and 429 change nothing).
     pub skipped_status: u64,
+    /// Records of pages that asked not to be indexed (they remove the URL).
+    pub skipped_noindex: u64,
     /// Records that could not be read (corrupt in the middle of a segment).
     pub unreadable_records: u64,
     /// Pages collapsed into another page with identical text (recorded as its aliases).
@@ -92,103 +106,19 @@ struct Job {
     record: PageRecord,
 }
 
-/// What the first pass keeps of one page, spilled to disk until the link graph is known.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Extracted {
-    url: String,
-    fetched_at: i64,
-    title: String,
-    headings: String,
-    body: String,
-    lang: String,
-    links: Vec<Link>,
-    /// Exact-duplicate hash of title and body (see [`content_hash`]).
-    hash: Option<u64>,
-    /// Near-duplicate fingerprint of the body (see [`simhash`]), computed here, on the
-    /// parallel workers, rather than in the single-threaded graph pass.
-    simhash: Option<u64>,
-}
-
-/// Where the latest fetch of a URL is: log sequence number, spill offset and length, raw
-/// HTML size.
-#[derive(Debug, Clone, Copy)]
-struct Spilled {
+/// The latest record seen for a URL during a scan: a page, or `None` when the URL is gone
+/// (404/410, redirected, no longer HTML, now `noindex`).
+struct Latest {
     seq: u64,
-    offset: u64,
-    len: u64,
-    raw_bytes: u64,
+    page: Option<PageState>,
 }
 
-/// Latest fetch per URL.
-type Latest = HashMap<String, Spilled>;
+type LatestMap = HashMap<String, Latest>;
 
-/// The spill file: extracted pages, appended by the workers, read back by offset.
-struct Spill {
-    path: PathBuf,
-    writer: Mutex<(BufWriter<std::fs::File>, u64)>,
-}
-
-impl Spill {
-    fn create(path: PathBuf) -> Result<Spill, IndexError> {
-        let file = std::fs::File::create(&path).map_err(IndexError::io(&path))?;
-        Ok(Spill {
-            writer: Mutex::new((BufWriter::with_capacity(1 << 20, file), 0)),
-            path,
-        })
-    }
-
-    /// Appends one encoded page; returns its offset.
-    fn append(&self, bytes: &[u8]) -> Result<u64, IndexError> {
-        let mut guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let (writer, end) = &mut *guard;
-        writer
-            .write_all(bytes)
-            .map_err(IndexError::io(&self.path))?;
-        let offset = *end;
-        *end += bytes.len() as u64;
-        Ok(offset)
-    }
-
-    /// Reads the pages at `places` (in file order for sequential I/O) and hands each to
-    /// `each` with its index in `places`.
-    fn read_each(
-        &self,
-        places: &[Spilled],
-        mut each: impl FnMut(usize, Extracted) -> Result<(), IndexError>,
-    ) -> Result<(), IndexError> {
-        self.writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .0
-            .flush()
-            .map_err(IndexError::io(&self.path))?;
-        let file = std::fs::File::open(&self.path).map_err(IndexError::io(&self.path))?;
-        let mut reader = BufReader::with_capacity(1 << 20, file);
-        let mut order: Vec<usize> = (0..places.len()).collect();
-        order.sort_by_key(|i| places[*i].offset);
-        let mut buffer = Vec::new();
-        for i in order {
-            let place = places[i];
-            reader
-                .seek(SeekFrom::Start(place.offset))
-                .map_err(IndexError::io(&self.path))?;
-            buffer.resize(place.len as usize, 0);
-            reader
-                .read_exact(&mut buffer)
-                .map_err(IndexError::io(&self.path))?;
-            let page: Extracted = serde_json::from_slice(&buffer).map_err(|e| {
-                IndexError::io(&self.path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-            })?;
-            each(i, page)?;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Spill {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
+/// The generation a build continues from (an update) or `None` (a rebuild).
+struct Previous {
+    dir: PathBuf,
+    state: State,
 }
 
 /// A generation being built: its lock, directory, tantivy index and writer.
@@ -197,24 +127,55 @@ struct Build {
     layout: IndexLayout,
     _lock: std::fs::File,
     id: GenerationId,
+    dir: PathBuf,
     index: Index,
     writer: IndexWriter<TantivyDocument>,
     fields: Fields,
     threads: usize,
 }
 
+/// Files of a generation directory that are Quarry's, not tantivy's.
+const QUARRY_FILES: &[&str] = &[
+    "generation.json",
+    "aliases.tsv",
+    "state.json",
+    "words.fst",
+    "titles.fst",
+    META_SPILL,
+    TEXT_SPILL,
+];
+
 impl Build {
-    /// Locks `index_dir` and creates the next generation's empty index.
-    fn begin(index_dir: &std::path::Path, options: &RebuildOptions) -> Result<Build, IndexError> {
+    /// Locks `index_dir` and creates the next generation: an empty index, or, continuing
+    /// `previous`, hard links to its (immutable) segment files and a copy of its tantivy
+    /// metadata, so the previous generation is never modified.
+    fn begin(
+        index_dir: &std::path::Path,
+        options: &RebuildOptions,
+        lock: Option<std::fs::File>,
+        previous: Option<&std::path::Path>,
+    ) -> Result<Build, IndexError> {
         let started = Instant::now();
         let layout = IndexLayout::new(index_dir);
-        let lock = layout.lock()?;
+        let lock = match lock {
+            Some(lock) => lock,
+            None => layout.lock()?,
+        };
         let id = layout.next_id()?;
         let dir = layout.generation_dir(id);
         std::fs::create_dir_all(&dir).map_err(IndexError::io(&dir))?;
-        let (schema, fields) = build_schema();
-        let index = Index::create_in_dir(&dir, schema)?;
+        let index = match previous {
+            None => {
+                let (schema, _) = build_schema();
+                Index::create_in_dir(&dir, schema)?
+            }
+            Some(previous) => {
+                link_tantivy_files(previous, &dir)?;
+                Index::open_in_dir(&dir)?
+            }
+        };
         register_analyzers(&index);
+        let fields = Fields::from_schema(&index.schema())?;
         let threads = match options.threads {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
@@ -228,6 +189,7 @@ impl Build {
             layout,
             _lock: lock,
             id,
+            dir,
             index,
             writer,
             fields,
@@ -235,21 +197,21 @@ impl Build {
         })
     }
 
-    /// Commits, merges into one segment, writes the summary, switches `CURRENT` and
-    /// removes old generations.
+    /// Commits, merges into one segment (which also drops deleted documents, so an
+    /// updated index scores exactly like a rebuilt one), writes the summary, switches
+    /// `CURRENT` and removes old generations.
     fn finish(
         mut self,
         mut meta: GenerationMeta,
-        scan: ScanCounts,
+        scan: &ScanCounts,
         aliases: &[(String, String)],
+        changes: Changes,
     ) -> Result<RebuildStats, IndexError> {
         self.writer.commit()?;
         meta.duplicates_collapsed = aliases.len() as u64;
         self.layout.write_aliases(self.id, aliases)?;
         let segments = self.index.searchable_segment_ids()?;
         if segments.len() > 1 {
-            // One segment answers queries fastest and smallest; the whole index is
-            // rewritten anyway on every rebuild.
             self.writer.merge(&segments).wait()?;
         }
         self.writer.wait_merging_threads()?;
@@ -260,10 +222,14 @@ impl Build {
         info!(generation = %self.id, documents = meta.documents, records = meta.records_read, "index generation built");
         Ok(RebuildStats {
             generation: self.id,
+            incremental: changes.incremental,
             records_read: meta.records_read,
             documents: meta.documents,
+            documents_indexed: changes.indexed,
+            documents_removed: changes.removed,
             skipped_not_html: scan.skipped_not_html,
             skipped_status: scan.skipped_status,
+            skipped_noindex: scan.skipped_noindex,
             unreadable_records: scan.unreadable,
             duplicates_collapsed: meta.duplicates_collapsed,
             raw_html_bytes: meta.raw_html_bytes,
@@ -274,15 +240,44 @@ impl Build {
     }
 }
 
+/// Hard-links the tantivy segment files of generation directory `from` into `to` and
+/// copies its tantivy metadata (rewritten by the next commit).
+fn link_tantivy_files(from: &std::path::Path, to: &std::path::Path) -> Result<(), IndexError> {
+    for entry in std::fs::read_dir(from).map_err(IndexError::io(from))? {
+        let entry = entry.map_err(IndexError::io(from))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let lock_or_temp = name.ends_with(".lock") || name.ends_with(".tmp");
+        if QUARRY_FILES.contains(&name) || lock_or_temp || !entry.path().is_file() {
+            continue;
+        }
+        let target = to.join(name);
+        if name == "meta.json" || name == ".managed.json" {
+            std::fs::copy(entry.path(), &target).map_err(IndexError::io(&target))?;
+        } else {
+            std::fs::hard_link(entry.path(), &target).map_err(IndexError::io(&target))?;
+        }
+    }
+    Ok(())
+}
+
+/// How many documents a build (re-)indexed and removed.
+struct Changes {
+    incremental: bool,
+    indexed: u64,
+    removed: u64,
+}
+
 /// Builds a new generation from every record in `store`, switches `CURRENT` to it, and
 /// removes old generations (keeping the previous one for servers still reading it).
 ///
-/// One document per URL: when a URL was fetched several times, the record latest in the
-/// log wins. Non-200 and non-HTML records are skipped and counted. Three passes, like a
-/// small MapReduce job:
-/// 1. every record is decoded and parsed once, in parallel; the extracted text and links
-///    are spilled to a temporary file in the generation directory;
-/// 2. the link graph of the winning pages gives each page its anchor text (from links of
+/// One document per URL: the record latest in the log decides. A 200 HTML page is
+/// indexed; a 404/410, a redirect, a non-HTML answer or a page marked `noindex` by the
+/// crawler removes the URL; 5xx and 429 answers are transient and change nothing. Three
+/// passes, like a small MapReduce job:
+/// 1. every record is decoded and parsed once, in parallel; the extracted links and text
+///    are spilled to two files in the generation directory (kept for `update`);
+/// 2. the link graph of the latest pages gives each page its anchor text (from links of
 ///    other pages) and its static rank (PageRank of the page and of its host); exact and
 ///    near-duplicates are grouped and the best URL of each group kept;
 /// 3. the kept pages are read back from the spill and indexed.
@@ -295,105 +290,236 @@ pub fn rebuild(
     index_dir: &std::path::Path,
     options: &RebuildOptions,
 ) -> Result<RebuildStats, IndexError> {
-    let build = Build::begin(index_dir, options)?;
+    let build = Build::begin(index_dir, options, None, None)?;
+    run(build, store, options, None)
+}
+
+/// Applies the page-store records written since the current generation was built: new and
+/// changed pages are added or replace their URL's document, gone pages are removed, and
+/// the link signals (anchor text, static rank, duplicates) are recomputed over all pages.
+/// Only documents whose inputs changed are re-indexed; the result equals a [`rebuild`] of
+/// the same page store (tested), and keeps pages whose page-store segments were retired.
+///
+/// Falls back to a full rebuild (`incremental: false` in the stats) when there is no
+/// current generation or it was built by a version without update state.
+///
+/// # Errors
+/// As [`rebuild`].
+pub fn update(
+    store: &PageStore,
+    index_dir: &std::path::Path,
+    options: &RebuildOptions,
+) -> Result<RebuildStats, IndexError> {
+    let layout = IndexLayout::new(index_dir);
+    let lock = layout.lock()?;
+    let previous = match layout.current()? {
+        Some(id) => {
+            let dir = layout.generation_dir(id);
+            State::load(&dir)?.map(|state| Previous { dir, state })
+        }
+        None => None,
+    };
+    if previous.is_none() {
+        info!("no generation to update: building from the whole page store");
+    }
+    let build = Build::begin(
+        index_dir,
+        options,
+        Some(lock),
+        previous.as_ref().map(|p| p.dir.as_path()),
+    )?;
+    run(build, store, options, previous)
+}
+
+/// The three passes shared by [`rebuild`] and [`update`].
+fn run(
+    build: Build,
+    store: &PageStore,
+    options: &RebuildOptions,
+    previous: Option<Previous>,
+) -> Result<RebuildStats, IndexError> {
     let page_store_bytes = store.total_bytes()?;
     let progress = options.progress.clone().unwrap_or_default();
-    let latest: Mutex<Latest> = Mutex::new(HashMap::new());
-    let spill = Spill::create(build.layout.generation_dir(build.id).join("extract.spill"))?;
+    let incremental = previous.is_some();
+    let previous_dir = previous.as_ref().map(|p| p.dir.clone());
+    let (mut state, mut words) = match previous {
+        Some(previous) => {
+            let words = Dictionary::read_counts(&previous.dir)?;
+            (previous.state, words)
+        }
+        None => (State::new(), WordCounts::default()),
+    };
+    let metas = Spill::continue_from(previous_dir.as_deref(), &build.dir, META_SPILL)?;
+    let texts = Spill::continue_from(previous_dir.as_deref(), &build.dir, TEXT_SPILL)?;
+    let old_indexed: HashMap<String, Indexed> = state
+        .pages
+        .iter()
+        .filter_map(|(url, page)| page.indexed.map(|indexed| (url.clone(), indexed)))
+        .collect();
+
+    // Pass 1: parse every new record once, in parallel.
+    let latest: Mutex<LatestMap> = Mutex::new(HashMap::new());
     let (sender, receiver) = sync_channel::<Job>(build.threads * 64);
     let receiver = Mutex::new(receiver);
-
-    // Pass 1: parse every record once, in parallel.
-    let scan = std::thread::scope(|scope| -> Result<ScanCounts, IndexError> {
-        let workers: Vec<_> = (0..build.threads)
-            .map(|_| scope.spawn(|| extract_jobs(&receiver, &spill, &latest)))
-            .collect();
-        let scan = scan_store(store, &sender, &progress);
-        drop(sender);
-        for worker in workers {
-            worker.join().map_err(|_| IndexError::WorkerPanicked)??;
-        }
-        scan
-    })?;
-
-    // Pass 2: the link graph, static rank, duplicates.
-    let latest = latest.into_inner().unwrap_or_else(PoisonError::into_inner);
-    let mut pages: Vec<(String, Spilled)> = latest.into_iter().collect();
-    pages.sort_by(|a, b| a.0.cmp(&b.0));
-    let ids: HashMap<&str, u32> = pages
-        .iter()
-        .enumerate()
-        .map(|(i, (url, _))| (url.as_str(), i as u32))
-        .collect();
-    let places: Vec<Spilled> = pages.iter().map(|(_, place)| *place).collect();
-    let mut graph = LinkGraph::new();
-    let mut candidates: Vec<Option<Candidate>> = vec![None; pages.len()];
-    let mut hosts: HashMap<String, u32> = HashMap::new();
-    let mut host_of = vec![0u32; pages.len()];
-    spill.read_each(&places, |i, page| {
-        let host = host_of_url(&page.url);
-        let next = hosts.len() as u32;
-        host_of[i] = *hosts.entry(host).or_insert(next);
-        for link in &page.links {
-            if let Some(&target) = ids.get(link.target.as_str()) {
-                graph.add(i as u32, target, &link.text);
+    let (scan, checkpoint) = std::thread::scope(
+        |scope| -> Result<(ScanCounts, Option<RecordPosition>), IndexError> {
+            let workers: Vec<_> = (0..build.threads)
+                .map(|_| scope.spawn(|| extract_jobs(&receiver, &metas, &texts, &latest)))
+                .collect();
+            let scanned = scan_store(store, &state, &sender, &latest, &progress);
+            drop(sender);
+            for worker in workers {
+                worker.join().map_err(|_| IndexError::WorkerPanicked)??;
+            }
+            scanned
+        },
+    )?;
+    if let Some(checkpoint) = checkpoint {
+        state.checkpoint = Some(checkpoint);
+    }
+    state.next_seq += scan.records_read + scan.unreadable;
+    for (url, latest) in latest.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        match latest.page {
+            Some(page) => {
+                state.pages.insert(url, page);
+            }
+            None => {
+                state.pages.remove(&url);
             }
         }
-        candidates[i] = Some(Candidate {
-            url: page.url,
-            hash: page.hash,
-            simhash: page.simhash,
-            rank: 0.0,
-        });
-        Ok(())
-    })?;
-    let mut candidates: Vec<Candidate> = candidates.into_iter().flatten().collect();
-    let page_rank = graph.page_rank(pages.len());
+    }
+
+    // Pass 2: the link graph, static rank, duplicates, over every page in URL order.
+    let urls: Vec<String> = state.pages.keys().cloned().collect();
+    let places: Vec<PageState> = state.pages.values().cloned().collect();
+    let ids: HashMap<&str, u32> = urls
+        .iter()
+        .enumerate()
+        .map(|(i, url)| (url.as_str(), i as u32))
+        .collect();
+    let mut graph = LinkGraph::new();
+    let mut candidates = Vec::with_capacity(urls.len());
+    let mut hosts: HashMap<String, u32> = HashMap::new();
+    let mut host_of = vec![0u32; urls.len()];
+    let mut title_keys = Vec::with_capacity(urls.len());
+    {
+        let mut reader = metas.reader()?;
+        for (i, place) in places.iter().enumerate() {
+            let page: PageMeta = reader.read(place.meta)?;
+            let next = hosts.len() as u32;
+            host_of[i] = *hosts.entry(host_of_url(&page.url)).or_insert(next);
+            for link in &page.links {
+                if let Some(&target) = ids.get(link.target.as_str()) {
+                    graph.add(i as u32, target, &link.text);
+                }
+            }
+            title_keys.push(title_key(&page.title));
+            candidates.push(Candidate {
+                url: page.url,
+                hash: page.hash,
+                simhash: page.simhash,
+                rank: 0.0,
+            });
+        }
+    }
+    let page_rank = graph.page_rank(urls.len());
     let host_rank = graph.host_rank(&host_of);
     for (candidate, rank) in candidates.iter_mut().zip(&page_rank) {
         candidate.rank = *rank;
     }
     let keep = duplicates(&candidates, options.near_duplicate_bits);
+    drop(candidates);
     let mut aliases: Vec<(String, String)> = Vec::new();
     let mut anchors: HashMap<usize, String> = HashMap::new();
     for (i, kept) in keep.iter().enumerate() {
         let text = graph.take_anchors(i as u32);
         if *kept != i {
-            aliases.push((pages[i].0.clone(), pages[*kept].0.clone()));
+            aliases.push((urls[i].clone(), urls[*kept].clone()));
         }
         if !text.is_empty() {
             anchors.entry(*kept).or_default().push_str(&text);
         }
     }
     aliases.sort();
+    drop(graph);
+    let indexed: Vec<Option<Indexed>> = (0..urls.len())
+        .map(|i| {
+            (keep[i] == i).then(|| Indexed {
+                text: places[i].text,
+                anchors: anchors.get(&i).map_or(0, |text| fnv(text.bytes())),
+                page_rank: quantize_rank(page_rank[i]),
+                host_rank: quantize_rank(host_rank[i]),
+            })
+        })
+        .collect();
 
-    // Pass 3: index the kept pages.
+    // Pass 3: remove documents whose inputs changed or that are gone; index the new ones.
+    let mut removed = 0u64;
+    {
+        let mut reader = texts.reader()?;
+        let mut gone: Vec<(&String, &Indexed)> = old_indexed
+            .iter()
+            .filter(|(url, old)| {
+                ids.get(url.as_str())
+                    .is_none_or(|&i| indexed[i as usize].as_ref() != Some(*old))
+            })
+            .collect();
+        gone.sort_by_key(|(_, old)| old.text.offset);
+        for (url, old) in gone {
+            build
+                .writer
+                .delete_term(Term::from_field_text(build.fields.url, url));
+            let page: PageText = reader.read(old.text)?;
+            words.apply(&[&page.title, &page.headings, &page.body], false);
+            removed += 1;
+        }
+    }
+    let mut added: Vec<usize> = (0..urls.len())
+        .filter(|&i| indexed[i].is_some() && old_indexed.get(&urls[i]) != indexed[i].as_ref())
+        .collect();
+    added.sort_by_key(|&i| places[i].text.offset);
+    {
+        let mut reader = texts.reader()?;
+        for &i in &added {
+            let page: PageText = reader.read(places[i].text)?;
+            words.apply(&[&page.title, &page.headings, &page.body], true);
+            let signals = Signals {
+                anchors: anchors.remove(&i).unwrap_or_default(),
+                page_rank: quantize_rank(page_rank[i]),
+                host_rank: quantize_rank(host_rank[i]),
+            };
+            build
+                .writer
+                .add_document(build_document(page, &signals, build.fields))?;
+            progress.documents_added.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    // The generation's dictionary and state.
+    let mut titles: BTreeMap<String, u64> = BTreeMap::new();
     let mut documents = 0u64;
     let mut raw_html_bytes = 0u64;
-    let kept_hosts: std::collections::HashSet<u32> = keep
-        .iter()
-        .enumerate()
-        .filter(|(i, kept)| *i == **kept)
-        .map(|(i, _)| host_of[i])
-        .collect();
-    spill.read_each(&places, |i, page| {
-        if keep[i] != i {
-            return Ok(());
-        }
-        let signals = Signals {
-            anchors: anchors.remove(&i).unwrap_or_default(),
-            page_rank: page_rank[i],
-            host_rank: host_rank[i],
-        };
-        build
-            .writer
-            .add_document(build_document(page, &signals, build.fields))?;
-        progress.documents_added.fetch_add(1, Ordering::Relaxed);
+    let mut kept_hosts = HashSet::new();
+    for (i, signature) in indexed.iter().enumerate() {
+        let Some(signature) = signature else { continue };
         documents += 1;
         raw_html_bytes += places[i].raw_bytes;
-        Ok(())
-    })?;
-    drop(spill);
+        kept_hosts.insert(host_of[i]);
+        if !title_keys[i].is_empty() {
+            let weight = (signature.page_rank * 1000.0) as u64 + 1;
+            let entry = titles
+                .entry(std::mem::take(&mut title_keys[i]))
+                .or_default();
+            *entry = (*entry).max(weight);
+        }
+    }
+    for (page, signature) in state.pages.values_mut().zip(indexed) {
+        page.indexed = signature;
+    }
+    Dictionary::write(&build.dir, &words, &titles)?;
+    metas.sync()?;
+    texts.sync()?;
+    state.save(&build.dir)?;
 
     let meta = GenerationMeta {
         id: build.id,
@@ -404,8 +530,14 @@ pub fn rebuild(
         page_store_bytes,
         duplicates_collapsed: 0,
         hosts: kept_hosts.len() as u64,
+        checkpoint: state.checkpoint,
     };
-    build.finish(meta, scan, &aliases)
+    let changes = Changes {
+        incremental,
+        indexed: added.len() as u64,
+        removed,
+    };
+    build.finish(meta, &scan, &aliases, changes)
 }
 
 /// A document given directly (not crawled): an evaluation collection's entry.
@@ -429,7 +561,7 @@ pub fn index_documents(
     index_dir: &std::path::Path,
     options: &RebuildOptions,
 ) -> Result<RebuildStats, IndexError> {
-    let build = Build::begin(index_dir, options)?;
+    let build = Build::begin(index_dir, options, None, None)?;
     let fields = build.fields;
     let mut count = 0u64;
     let mut bytes = 0u64;
@@ -451,9 +583,15 @@ pub fn index_documents(
         page_store_bytes: 0,
         duplicates_collapsed: 0,
         hosts: 0,
+        checkpoint: None,
+    };
+    let changes = Changes {
+        incremental: false,
+        indexed: count,
+        removed: 0,
     };
     // Judged collections are scored by id: identical documents must stay distinct.
-    build.finish(meta, ScanCounts::default(), &[])
+    build.finish(meta, &ScanCounts::default(), &[], changes)
 }
 
 #[derive(Debug, Default)]
@@ -461,17 +599,22 @@ struct ScanCounts {
     records_read: u64,
     skipped_not_html: u64,
     skipped_status: u64,
+    skipped_noindex: u64,
     unreadable: u64,
 }
 
-/// Reads the store in log order and hands indexable records to the workers.
+/// Reads the store in log order from the state's checkpoint, hands indexable records to
+/// the workers and records gone URLs. Returns the counts and where reading stopped.
 fn scan_store(
     store: &PageStore,
+    state: &State,
     sender: &std::sync::mpsc::SyncSender<Job>,
+    latest: &Mutex<LatestMap>,
     progress: &RebuildProgress,
-) -> Result<ScanCounts, IndexError> {
+) -> Result<(ScanCounts, Option<RecordPosition>), IndexError> {
     let mut counts = ScanCounts::default();
-    for (seq, item) in store.records(None)?.enumerate() {
+    let mut records = store.records(state.checkpoint)?;
+    for (seq, item) in (state.next_seq + 1..).zip(records.by_ref()) {
         let record = match item {
             Ok((_, record)) => record,
             Err(error) => {
@@ -482,34 +625,46 @@ fn scan_store(
         };
         counts.records_read += 1;
         progress.records_read.fetch_add(1, Ordering::Relaxed);
-        if record.status != 200 {
+        let gone = if record.header(NOINDEX_HEADER).is_some() {
+            counts.skipped_noindex += 1;
+            true
+        } else if record.status == 200 {
+            if is_html(record.content_type(), &record.body) {
+                false
+            } else {
+                counts.skipped_not_html += 1;
+                true
+            }
+        } else {
             counts.skipped_status += 1;
+            let transient = record.status == 429 || record.status >= 500 || record.status < 200;
+            if transient {
+                continue;
+            }
+            true
+        };
+        if gone {
+            let mut latest = latest.lock().unwrap_or_else(PoisonError::into_inner);
+            if latest.get(&record.url).is_none_or(|known| known.seq < seq) {
+                latest.insert(record.url, Latest { seq, page: None });
+            }
             continue;
         }
-        if !is_html(record.content_type(), &record.body) {
-            counts.skipped_not_html += 1;
-            continue;
-        }
-        if sender
-            .send(Job {
-                seq: seq as u64,
-                record,
-            })
-            .is_err()
-        {
+        if sender.send(Job { seq, record }).is_err() {
             // Every worker is gone: one failed, and its error is reported by the caller.
             break;
         }
     }
-    Ok(counts)
+    Ok((counts, records.resume_position()))
 }
 
 /// A worker of pass 1: decodes and parses each record, spills what the index needs, and
 /// remembers where the latest fetch of every URL is.
 fn extract_jobs(
     receiver: &Mutex<Receiver<Job>>,
-    spill: &Spill,
-    latest: &Mutex<Latest>,
+    metas: &Spill,
+    texts: &Spill,
+    latest: &Mutex<LatestMap>,
 ) -> Result<(), IndexError> {
     loop {
         let job = {
@@ -519,27 +674,29 @@ fn extract_jobs(
                 Err(_) => return Ok(()),
             }
         };
-        let raw_bytes = job.record.body.len() as u64;
-        let url = job.record.url.clone();
-        let encoded = serde_json::to_vec(&extract_record(&job.record)).map_err(|e| {
-            IndexError::io(&spill.path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-        })?;
-        {
-            let latest = latest.lock().unwrap_or_else(PoisonError::into_inner);
-            if latest.get(&url).is_some_and(|known| known.seq > job.seq) {
-                continue;
-            }
+        let is_stale = |latest: &LatestMap| {
+            latest
+                .get(&job.record.url)
+                .is_some_and(|known| known.seq > job.seq)
+        };
+        if is_stale(&latest.lock().unwrap_or_else(PoisonError::into_inner)) {
+            continue;
         }
-        let offset = spill.append(&encoded)?;
+        let (meta, text) = extract_record(&job.record);
+        let page = PageState {
+            seq: job.seq,
+            meta: metas.append(&meta)?,
+            text: texts.append(&text)?,
+            raw_bytes: job.record.body.len() as u64,
+            indexed: None,
+        };
         let mut latest = latest.lock().unwrap_or_else(PoisonError::into_inner);
-        if latest.get(&url).is_none_or(|known| known.seq < job.seq) {
+        if !is_stale(&latest) {
             latest.insert(
-                url,
-                Spilled {
+                job.record.url,
+                Latest {
                     seq: job.seq,
-                    offset,
-                    len: encoded.len() as u64,
-                    raw_bytes,
+                    page: Some(page),
                 },
             );
         }
@@ -554,8 +711,9 @@ fn host_of_url(url: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Decodes and parses one HTML page record.
-fn extract_record(record: &PageRecord) -> Extracted {
+/// Decodes and parses one HTML page record into what the link-graph pass and the
+/// document need.
+fn extract_record(record: &PageRecord) -> (PageMeta, PageText) {
     let decoded = charset::decode_html(&record.body, record.content_type());
     let (page, links, declared) = match url::Url::parse(&record.url) {
         Ok(url) => {
@@ -569,17 +727,24 @@ fn extract_record(record: &PageRecord) -> Extracted {
         ),
     };
     let lang = declared.unwrap_or_else(|| detect_language(&page.title, &page.body));
-    Extracted {
+    let hash = content_hash(&page.title, &page.body);
+    let meta = PageMeta {
+        url: record.url.clone(),
+        title: page.title.clone(),
+        links,
+        hash,
+        simhash: simhash(&page.body),
+    };
+    let text = PageText {
         url: record.url.clone(),
         fetched_at: i64::try_from(unix_seconds(record.fetched_at)).unwrap_or(i64::MAX),
-        hash: content_hash(&page.title, &page.body),
-        simhash: simhash(&page.body),
         title: page.title,
         headings: page.headings,
         body: page.body,
         lang,
-        links,
-    }
+        hash,
+    };
+    (meta, text)
 }
 
 /// The language of a page without a `lang` attribute, detected from its text (ISO 639-1
@@ -682,7 +847,7 @@ struct Signals {
 }
 
 /// Builds the tantivy document of one extracted page.
-fn build_document(page: Extracted, signals: &Signals, fields: Fields) -> TantivyDocument {
+fn build_document(page: PageText, signals: &Signals, fields: Fields) -> TantivyDocument {
     let host = host_of_url(&page.url);
     let mut document = TantivyDocument::default();
     document.add_text(fields.url, &page.url);

@@ -16,7 +16,7 @@ pub fn content_hash(title: &str, body: &str) -> Option<u64> {
     Some(fnv(title.bytes().chain([0u8]).chain(body.bytes())))
 }
 
-fn fnv(bytes: impl IntoIterator<Item = u8>) -> u64 {
+pub(crate) fn fnv(bytes: impl IntoIterator<Item = u8>) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in bytes {
         hash ^= u64::from(byte);

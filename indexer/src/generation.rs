@@ -65,6 +65,10 @@ pub struct GenerationMeta {
     /// Distinct hosts of the indexed documents.
     #[serde(default)]
     pub hosts: u64,
+    /// Where the next update reads the page store from (records before it are in this
+    /// generation).
+    #[serde(default)]
+    pub checkpoint: Option<quarry_pagestore::RecordPosition>,
 }
 
 /// Size figures of the current index, for `quarry index stats`.
@@ -295,7 +299,7 @@ impl IndexLayout {
 }
 
 /// Writes `bytes` to `path` atomically and durably.
-fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
+pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
     let tmp = path.with_extension("tmp");
     let mut file = fs::File::create(&tmp).map_err(IndexError::io(&tmp))?;
     file.write_all(bytes).map_err(IndexError::io(&tmp))?;

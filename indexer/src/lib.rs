@@ -22,16 +22,19 @@
 mod analyzer;
 mod build;
 mod dedup;
+mod dictionary;
 mod document;
 mod error;
 mod generation;
 mod graph;
 mod schema;
+mod state;
 
 pub use analyzer::{ANALYZER_EN, register_analyzers};
 pub use build::{
-    PlainDocument, RebuildOptions, RebuildProgress, RebuildStats, index_documents, rebuild,
+    PlainDocument, RebuildOptions, RebuildProgress, RebuildStats, index_documents, rebuild, update,
 };
+pub use dictionary::{Completion, Dictionary, dictionary_words};
 pub use document::{
     ExtractedDocument, ExtractedPage, Link, MAX_BODY_CHARS, extract_document, extract_page, is_html,
 };

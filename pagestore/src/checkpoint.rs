@@ -69,14 +69,20 @@ pub(crate) fn save(dir: &Path, consumer: &str, position: RecordPosition) -> Resu
         path: path.clone(),
         source,
     })?;
-    // A unique temp name, so concurrent savers never write into each other's file.
-    let temp = checkpoints.join(format!(".{consumer}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    write_atomically(&checkpoints, &format!("{consumer}.json"), &json)
+}
+
+/// Replaces `dir/name` with `bytes`: a uniquely named temp file (so concurrent writers never
+/// write into each other's file), fsync, rename, fsync of the directory.
+pub(crate) fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    let path = dir.join(name);
+    let temp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
     let written = OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&temp)
         .and_then(|mut file| {
-            file.write_all(&json)?;
+            file.write_all(bytes)?;
             file.sync_all()
         });
     if let Err(e) = written {
@@ -87,7 +93,7 @@ pub(crate) fn save(dir: &Path, consumer: &str, position: RecordPosition) -> Resu
         let _ = fs::remove_file(&temp);
         return Err(StoreError::io(path, e));
     }
-    sync_dir(&checkpoints)
+    sync_dir(dir)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {

@@ -51,6 +51,7 @@ mod exchange;
 mod http;
 mod import;
 mod record;
+mod retention;
 mod segment;
 mod store;
 mod warc;
@@ -58,7 +59,8 @@ mod writer;
 
 pub use error::StoreError;
 pub use import::{WarcFileRecords, read_warc_file};
-pub use record::{PageRecord, RecordPosition, SegmentId};
+pub use record::{NOINDEX_HEADER, PageRecord, RecordPosition, SegmentId};
+pub use retention::Retired;
 pub use segment::SegmentInfo;
 pub use store::{PageStore, Records};
 pub use writer::{DEFAULT_SEGMENT_MAX_BYTES, Recovery, SegmentWriter, WriterOptions};

@@ -4,6 +4,10 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// The response header the crawler adds to the bodiless record it stores for a page that
+/// asked not to be indexed (`noindex`): the indexer then removes an earlier version of it.
+pub const NOINDEX_HEADER: &str = "X-Crawler-Noindex";
+
 /// A fetched page as the crawler hands it over and the indexer reads it back.
 ///
 /// Writing a page and reading it back yields [`PageRecord::stored_form`] of it, which differs

@@ -9,6 +9,7 @@ use crate::checkpoint;
 use crate::error::StoreError;
 use crate::exchange;
 use crate::record::{PageRecord, RecordPosition, SegmentId};
+use crate::retention::{self, Retired};
 use crate::segment::{self, SegmentInfo, Unit, UnitReader};
 use crate::writer::{SegmentWriter, WriterOptions};
 
@@ -137,6 +138,30 @@ impl PageStore {
     /// As [`PageStore::load_checkpoint`], and [`StoreError::Io`].
     pub fn save_checkpoint(&self, consumer: &str, pos: RecordPosition) -> Result<(), StoreError> {
         checkpoint::save(&self.dir, consumer, pos)
+    }
+
+    /// Retention: deletes the segments that lie wholly before `consumed` (what a consumer
+    /// such as the indexer has read and keeps elsewhere) and were last written more than
+    /// `older_than` ago; returns them. The last segment is never deleted. Deleted segments
+    /// are listed in `retired.json` (see [`PageStore::retired`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] if the directory cannot be read or a file not deleted.
+    pub fn retire_consumed(
+        &self,
+        consumed: RecordPosition,
+        older_than: std::time::Duration,
+    ) -> Result<Vec<SegmentId>, StoreError> {
+        retention::retire(&self.dir, consumed, older_than)
+    }
+
+    /// The segments retention has deleted so far: a read from the beginning no longer sees
+    /// their pages.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`], [`StoreError::Checkpoint`] for an unreadable `retired.json`.
+    pub fn retired(&self) -> Result<Retired, StoreError> {
+        retention::load(&self.dir)
     }
 }
 

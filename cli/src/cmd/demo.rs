@@ -107,7 +107,13 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
     let stats = super::crawl::crawl_with_progress(crawler).await?;
     println!("crawl: {}", super::crawl::summary(&stats));
 
-    let rebuild = super::index::rebuild_with_progress(&data, &config.index).await?;
+    let rebuild = super::index::build_with_progress(
+        &data,
+        super::index::BuildKind::Rebuild,
+        &config.index,
+        &config.pagestore,
+    )
+    .await?;
     println!("index: {}", super::index::summary(&rebuild));
     println!("data directory: {}", data.display());
     if args.no_serve {

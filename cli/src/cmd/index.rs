@@ -1,4 +1,4 @@
-//! `quarry index rebuild|stats`.
+//! `quarry index rebuild|update|stats`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -7,11 +7,13 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{Context, bail};
 use quarry_crawler::DataLayout;
-use quarry_indexer::{IndexLayout, RebuildOptions, RebuildProgress, RebuildStats, rebuild};
+use quarry_indexer::{
+    Generation, IndexLayout, RebuildOptions, RebuildProgress, RebuildStats, rebuild, update,
+};
 use quarry_pagestore::PageStore;
 use serde::Serialize;
 
-use crate::config::{Config, IndexConfig};
+use crate::config::{Config, IndexConfig, PageStoreConfig};
 use crate::progress::Progress;
 
 /// Build and inspect index generations.
@@ -20,6 +22,14 @@ pub enum IndexCommand {
     /// Build a new index generation from the whole page store of DIR and switch to it
     /// atomically. Servers pick it up without restarting.
     Rebuild {
+        /// Data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+    /// Apply the pages stored since the current generation was built (new, changed,
+    /// gone) as a new generation, re-indexing only what changed, and switch to it.
+    /// Builds from scratch when there is no generation yet.
+    Update {
         /// Data directory.
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
@@ -48,12 +58,37 @@ pub fn open_store(data: &Path) -> anyhow::Result<PageStore> {
     PageStore::open(&pages).with_context(|| format!("opening page store {}", pages.display()))
 }
 
-/// Rebuilds the index of `data` with a progress line.
-pub async fn rebuild_with_progress(
+/// Which build to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildKind {
+    /// A new generation from the whole page store.
+    Rebuild,
+    /// Continue the current generation with the records stored since.
+    Update,
+}
+
+/// Builds a generation of the index of `data` with a progress line, then records the
+/// indexer's checkpoint in the page store and applies retention.
+pub async fn build_with_progress(
     data: &Path,
+    kind: BuildKind,
     config: &IndexConfig,
+    retention: &PageStoreConfig,
 ) -> anyhow::Result<RebuildStats> {
     let store = open_store(data)?;
+    let retention = retention.retention()?;
+    let retired = store
+        .retired()
+        .context("reading the page store's retention list")?;
+    if kind == BuildKind::Rebuild && !retired.segments.is_empty() {
+        eprintln!(
+            "note: retention removed {} page-store segment(s) ({:.1} MiB) after they were indexed; \
+             this rebuild sees only the retained segments, so pages fetched only in those \
+             drop out of the index. `quarry index update` keeps them.",
+            retired.segments.len(),
+            mib(retired.bytes)
+        );
+    }
     let progress_counters = Arc::new(RebuildProgress::default());
     let options = RebuildOptions {
         threads: config.threads,
@@ -71,17 +106,52 @@ pub async fn rebuild_with_progress(
         )
     });
     let index_dir = DataLayout::new(data).index();
-    let result = tokio::task::spawn_blocking(move || rebuild(&store, &index_dir, &options)).await;
+    let build_store = store.clone();
+    let result = tokio::task::spawn_blocking(move || match kind {
+        BuildKind::Rebuild => rebuild(&build_store, &index_dir, &options),
+        BuildKind::Update => update(&build_store, &index_dir, &options),
+    })
+    .await;
     progress.finish().await;
     let stats = result.context("index build task failed")??;
+    let layout = IndexLayout::new(&DataLayout::new(data).index());
+    if let Some(checkpoint) = Generation::open(&layout, stats.generation)?.meta.checkpoint {
+        store
+            .save_checkpoint("indexer", checkpoint)
+            .context("saving the indexer's page-store checkpoint")?;
+        if let Some(older_than) = retention {
+            let removed = store
+                .retire_consumed(checkpoint, older_than)
+                .context("applying page-store retention")?;
+            if !removed.is_empty() {
+                eprintln!(
+                    "retention: removed {} page-store segment(s) the index has consumed",
+                    removed.len()
+                );
+            }
+        }
+    }
     Ok(stats)
 }
 
 /// Text summary of a rebuild.
 pub fn summary(stats: &RebuildStats) -> String {
+    let changed = if stats.incremental {
+        format!(
+            " ({} re-indexed, {} removed or replaced)",
+            stats.documents_indexed, stats.documents_removed
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "built {} in {:.1} s: {} documents from {} records ({:.0} docs/s, {} duplicates collapsed); \
+        "{} {} in {:.1} s: {} documents{changed} from {} records ({:.0} records/s, {} duplicates collapsed); \
          index {:.1} MiB for {:.1} MiB of HTML ({:.0}%)",
+        if stats.incremental {
+            "updated to"
+        } else {
+            "built"
+        },
         stats.generation,
         stats.elapsed.as_secs_f64(),
         stats.documents,
@@ -126,7 +196,15 @@ struct StatsOutput {
 pub async fn run(command: IndexCommand, config: Config) -> anyhow::Result<ExitCode> {
     match command {
         IndexCommand::Rebuild { data } => {
-            let stats = rebuild_with_progress(&data, &config.index).await?;
+            let stats =
+                build_with_progress(&data, BuildKind::Rebuild, &config.index, &config.pagestore)
+                    .await?;
+            println!("{}", summary(&stats));
+        }
+        IndexCommand::Update { data } => {
+            let stats =
+                build_with_progress(&data, BuildKind::Update, &config.index, &config.pagestore)
+                    .await?;
             println!("{}", summary(&stats));
         }
         IndexCommand::Stats { data, json } => {

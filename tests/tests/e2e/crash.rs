@@ -18,7 +18,10 @@ fn stored_paths(data: &std::path::Path) -> Vec<String> {
         .records(None)
         .expect("read page store")
         .map(|item| item.expect("record").1)
-        .filter(|record| record.status == 200)
+        // Pages that asked not to be indexed leave a bodiless marker record: not a page.
+        .filter(|record| {
+            record.status == 200 && record.header(quarry_pagestore::NOINDEX_HEADER).is_none()
+        })
         .map(|record| {
             url::Url::parse(&record.url)
                 .expect("stored URL")

@@ -20,7 +20,7 @@ use crate::generation::{GenerationId, GenerationMeta, IndexLayout, unix_seconds}
 use crate::graph::LinkGraph;
 use crate::schema::{Fields, build_schema};
 use crate::state::{
-    Indexed, META_SPILL, PageMeta, PageState, PageText, Spill, State, TEXT_SPILL, quantize_rank,
+    Indexed, META_SPILL, PageMeta, PageState, PageText, RankStep, Spill, State, TEXT_SPILL,
 };
 
 /// How to build a generation.
@@ -447,8 +447,8 @@ fn run(
             (keep[i] == i).then(|| Indexed {
                 text: places[i].text,
                 anchors: anchors.get(&i).map_or(0, |text| fnv(text.bytes())),
-                page_rank: quantize_rank(page_rank[i]),
-                host_rank: quantize_rank(host_rank[i]),
+                page_rank: RankStep::of(page_rank[i]),
+                host_rank: RankStep::of(host_rank[i]),
             })
         })
         .collect();
@@ -485,8 +485,8 @@ fn run(
             words.apply(&[&page.title, &page.headings, &page.body], true);
             let signals = Signals {
                 anchors: anchors.remove(&i).unwrap_or_default(),
-                page_rank: quantize_rank(page_rank[i]),
-                host_rank: quantize_rank(host_rank[i]),
+                page_rank: RankStep::of(page_rank[i]).rank(),
+                host_rank: RankStep::of(host_rank[i]).rank(),
             };
             build
                 .writer
@@ -506,7 +506,7 @@ fn run(
         raw_html_bytes += places[i].raw_bytes;
         kept_hosts.insert(host_of[i]);
         if !title_keys[i].is_empty() {
-            let weight = (signature.page_rank * 1000.0) as u64 + 1;
+            let weight = (signature.page_rank.rank() * 1000.0) as u64 + 1;
             let entry = titles
                 .entry(std::mem::take(&mut title_keys[i]))
                 .or_default();

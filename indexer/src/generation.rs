@@ -89,6 +89,10 @@ pub struct IndexStats {
     /// Bytes of the stored-fields files (`*.store`: url, title, body for snippets …), part
     /// of `index_bytes`.
     pub docstore_bytes: u64,
+    /// Bytes of the update state kept beside the index (parsed pages and `state.json`,
+    /// what `quarry index update` continues from); not read by searches, not part of
+    /// `index_bytes`.
+    pub state_bytes: u64,
     /// Index bytes per document.
     pub bytes_per_document: f64,
     /// Index bytes / raw HTML bytes.
@@ -264,15 +268,23 @@ impl IndexLayout {
         })?;
         let meta = self.read_meta(id)?;
         let dir = self.generation_dir(id);
-        let index_bytes = dir_bytes(&dir)?;
+        let mut index_bytes = 0;
         let mut docstore_bytes = 0;
+        let mut state_bytes = 0;
         for entry in fs::read_dir(&dir).map_err(IndexError::io(&dir))? {
             let entry = entry.map_err(IndexError::io(&dir))?;
+            let len = entry
+                .metadata()
+                .map_err(IndexError::io(entry.path()))?
+                .len();
+            let name = entry.file_name();
+            if crate::state::STATE_FILES.iter().any(|f| name == *f) {
+                state_bytes += len;
+                continue;
+            }
+            index_bytes += len;
             if entry.path().extension().is_some_and(|e| e == "store") {
-                docstore_bytes += entry
-                    .metadata()
-                    .map_err(IndexError::io(entry.path()))?
-                    .len();
+                docstore_bytes += len;
             }
         }
         Ok(IndexStats {
@@ -283,6 +295,7 @@ impl IndexLayout {
             duplicates_collapsed: meta.duplicates_collapsed,
             hosts: meta.hosts,
             docstore_bytes,
+            state_bytes,
             bytes_per_document: if meta.documents == 0 {
                 0.0
             } else {
@@ -313,20 +326,6 @@ pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), IndexError>
     Ok(())
 }
 
-fn dir_bytes(dir: &Path) -> Result<u64, IndexError> {
-    let mut total = 0;
-    for entry in fs::read_dir(dir).map_err(IndexError::io(dir))? {
-        let entry = entry.map_err(IndexError::io(dir))?;
-        let meta = entry.metadata().map_err(IndexError::io(entry.path()))?;
-        if meta.is_file() {
-            total += meta.len();
-        } else if meta.is_dir() {
-            total += dir_bytes(&entry.path())?;
-        }
-    }
-    Ok(total)
-}
-
 /// An opened, complete generation: the tantivy index with Quarry's analyzers registered.
 #[derive(Clone)]
 pub struct Generation {
@@ -338,6 +337,9 @@ pub struct Generation {
     pub index: Index,
     /// The schema fields.
     pub fields: Fields,
+    /// Its dictionary (autocomplete, did-you-mean); `None` for generations built before
+    /// dictionaries existed.
+    pub dictionary: Option<std::sync::Arc<crate::dictionary::Dictionary>>,
 }
 
 impl fmt::Debug for Generation {
@@ -366,11 +368,14 @@ impl Generation {
         let index = Index::open_in_dir(layout.generation_dir(id))?;
         register_analyzers(&index);
         let fields = Fields::from_schema(&index.schema())?;
+        let dictionary = crate::dictionary::Dictionary::open(&layout.generation_dir(id))?
+            .map(std::sync::Arc::new);
         Ok(Generation {
             id,
             meta,
             index,
             fields,
+            dictionary,
         })
     }
 }

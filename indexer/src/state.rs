@@ -31,6 +31,8 @@ pub(crate) const META_SPILL: &str = "pages.meta";
 pub(crate) const TEXT_SPILL: &str = "pages.text";
 /// The state file.
 const STATE_FILE: &str = "state.json";
+/// The files of the update state (not part of what a search reads).
+pub(crate) const STATE_FILES: &[&str] = &[META_SPILL, TEXT_SPILL, STATE_FILE];
 /// Bumped when the layout of the state or the spills changes: an update then refuses the
 /// old generation and a rebuild is needed.
 const STATE_VERSION: u32 = 1;
@@ -74,9 +76,10 @@ pub(crate) struct Indexed {
     pub text: Place,
     /// FNV hash of the anchor text.
     pub anchors: u64,
-    /// Quantized static ranks (see `quantize_rank`).
-    pub page_rank: f64,
-    pub host_rank: f64,
+    /// Static ranks as grid steps (see [`RankStep`]); integers, so they survive the JSON
+    /// round trip exactly.
+    pub page_rank: RankStep,
+    pub host_rank: RankStep,
 }
 
 /// The latest extraction of one URL.
@@ -251,14 +254,29 @@ impl SpillReader<'_> {
     }
 }
 
-/// Static rank on a grid of quarter octaves (steps of about 19%). A new link moves every
-/// page's PageRank a little; on the grid almost none of them move, so an update re-indexes
-/// only the pages whose rank really changed.
-pub(crate) fn quantize_rank(rank: f64) -> f64 {
-    if rank.is_nan() || rank <= 0.0 || rank.is_infinite() {
-        return 0.0;
+/// A static rank on a grid of quarter octaves (steps of about 19%): step `k` is rank
+/// `2^(k/4)`. A new link moves every page's PageRank a little; on the grid almost none of
+/// them move, so an update re-indexes only the pages whose rank really changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RankStep(pub i32);
+
+impl RankStep {
+    /// The step nearest to `rank`; ranks of 0 (and NaN) get the lowest step.
+    pub fn of(rank: f64) -> RankStep {
+        if rank.is_nan() || rank <= 0.0 {
+            return RankStep(i32::MIN);
+        }
+        RankStep((rank.log2() * 4.0).round().clamp(-1e6, 1e6) as i32)
     }
-    ((rank.log2() * 4.0).round() / 4.0).exp2()
+
+    /// The rank this step stands for (what the index stores).
+    pub fn rank(self) -> f64 {
+        if self.0 == i32::MIN {
+            0.0
+        } else {
+            (f64::from(self.0) / 4.0).exp2()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -267,13 +285,16 @@ mod tests {
 
     #[test]
     fn ranks_snap_to_quarter_octaves() {
-        assert_eq!(quantize_rank(1.0), 1.0);
-        assert_eq!(quantize_rank(1.01), 1.0);
-        assert_eq!(quantize_rank(0.0), 0.0);
-        assert_eq!(quantize_rank(f64::NAN), 0.0);
-        assert!((quantize_rank(2.0) - 2.0).abs() < 1e-12);
-        let step = quantize_rank(1.2);
-        assert!((step - 2f64.powf(0.25)).abs() < 1e-12, "{step}");
+        let rank = |r: f64| RankStep::of(r).rank();
+        assert_eq!(rank(1.0), 1.0);
+        assert_eq!(rank(1.01), 1.0);
+        assert_eq!(rank(0.0), 0.0);
+        assert_eq!(rank(f64::NAN), 0.0);
+        assert!((rank(2.0) - 2.0).abs() < 1e-12);
+        assert!((rank(1.2) - 2f64.powf(0.25)).abs() < 1e-12);
+        let step = RankStep::of(0.37);
+        let json = serde_json::to_string(&step).unwrap();
+        assert_eq!(serde_json::from_str::<RankStep>(&json).unwrap(), step);
     }
 
     #[test]

@@ -185,6 +185,7 @@ struct StatsOutput {
     duplicates_collapsed: u64,
     hosts: u64,
     docstore_bytes: u64,
+    update_state_bytes: u64,
     bytes_per_document: f64,
     index_to_raw_ratio: f64,
     page_store_bytes: u64,
@@ -221,6 +222,7 @@ pub async fn run(command: IndexCommand, config: Config) -> anyhow::Result<ExitCo
                 duplicates_collapsed: index.duplicates_collapsed,
                 hosts: index.hosts,
                 docstore_bytes: index.docstore_bytes,
+                update_state_bytes: index.state_bytes,
                 bytes_per_document: index.bytes_per_document,
                 index_to_raw_ratio: index.index_to_raw_ratio,
                 page_store_bytes: store.total_bytes()?,
@@ -247,6 +249,11 @@ pub async fn run(command: IndexCommand, config: Config) -> anyhow::Result<ExitCo
                     "  docstore bytes  {} ({:.1} MiB: stored url, title, body for snippets)",
                     output.docstore_bytes,
                     mib(output.docstore_bytes)
+                );
+                println!(
+                    "update state      {} ({:.1} MiB of parsed pages `index update` continues from; not searched)",
+                    output.update_state_bytes,
+                    mib(output.update_state_bytes)
                 );
                 println!(
                     "raw HTML bytes    {} ({:.1} MiB)",

@@ -197,6 +197,9 @@ fn updates_equal_a_full_rebuild() {
     assert!(!stats.incremental);
     assert_eq!(stats.documents, 36);
     assert_equal_to_rebuild(&store, &index, dir.path());
+    // Nothing new: nothing re-indexed (the state's ranks survive their JSON round trip).
+    let idle = update(&store, &index, &options()).unwrap();
+    assert_eq!((idle.records_read, idle.documents_indexed), (0, 0));
 
     // Round 2: changed, new, gone, redirected, noindex, not-HTML, transient error and
     // duplicate pages.

@@ -208,6 +208,10 @@ impl Build {
         changes: Changes,
     ) -> Result<RebuildStats, IndexError> {
         self.writer.commit()?;
+        info!(
+            elapsed_ms = self.started.elapsed().as_millis() as u64,
+            "committed"
+        );
         meta.duplicates_collapsed = aliases.len() as u64;
         self.layout.write_aliases(self.id, aliases)?;
         let segments = self.index.searchable_segment_ids()?;
@@ -342,7 +346,7 @@ fn run(
     let progress = options.progress.clone().unwrap_or_default();
     let incremental = previous.is_some();
     let previous_dir = previous.as_ref().map(|p| p.dir.clone());
-    let (mut state, mut words) = match previous {
+    let (mut state, words) = match previous {
         Some(previous) => {
             let words = Dictionary::read_counts(&previous.dir)?;
             (previous.state, words)
@@ -389,6 +393,11 @@ fn run(
         }
     }
 
+    info!(
+        records = scan.records_read,
+        elapsed_ms = build.started.elapsed().as_millis() as u64,
+        "pass 1 (parse) done"
+    );
     // Pass 2: the link graph, static rank, duplicates, over every page in URL order.
     let urls: Vec<String> = state.pages.keys().cloned().collect();
     let places: Vec<PageState> = state.pages.values().cloned().collect();
@@ -453,36 +462,46 @@ fn run(
         })
         .collect();
 
+    info!(
+        pages = urls.len(),
+        elapsed_ms = build.started.elapsed().as_millis() as u64,
+        "pass 2 (link graph) done"
+    );
     // Pass 3: remove documents whose inputs changed or that are gone; index the new ones.
-    let mut removed = 0u64;
-    {
+    // The dictionary's word counts are kept on their own thread, beside tantivy's.
+    let mut gone: Vec<(&String, &Indexed)> = old_indexed
+        .iter()
+        .filter(|(url, old)| {
+            ids.get(url.as_str())
+                .is_none_or(|&i| indexed[i as usize].as_ref() != Some(*old))
+        })
+        .collect();
+    gone.sort_by_key(|(_, old)| old.text.offset);
+    let removed = gone.len() as u64;
+    let mut added: Vec<usize> = (0..urls.len())
+        .filter(|&i| indexed[i].is_some() && old_indexed.get(&urls[i]) != indexed[i].as_ref())
+        .collect();
+    added.sort_by_key(|&i| places[i].text.offset);
+    let (count_words, counted) = sync_channel::<(String, bool)>(256);
+    let words = std::thread::scope(|scope| -> Result<WordCounts, IndexError> {
+        let counter = scope.spawn(move || {
+            let mut words = words;
+            for (text, added) in counted {
+                words.apply(&[&text], added);
+            }
+            words
+        });
         let mut reader = texts.reader()?;
-        let mut gone: Vec<(&String, &Indexed)> = old_indexed
-            .iter()
-            .filter(|(url, old)| {
-                ids.get(url.as_str())
-                    .is_none_or(|&i| indexed[i as usize].as_ref() != Some(*old))
-            })
-            .collect();
-        gone.sort_by_key(|(_, old)| old.text.offset);
         for (url, old) in gone {
             build
                 .writer
                 .delete_term(Term::from_field_text(build.fields.url, url));
             let page: PageText = reader.read(old.text)?;
-            words.apply(&[&page.title, &page.headings, &page.body], false);
-            removed += 1;
+            let _ = count_words.send((dictionary_text(&page), false));
         }
-    }
-    let mut added: Vec<usize> = (0..urls.len())
-        .filter(|&i| indexed[i].is_some() && old_indexed.get(&urls[i]) != indexed[i].as_ref())
-        .collect();
-    added.sort_by_key(|&i| places[i].text.offset);
-    {
-        let mut reader = texts.reader()?;
         for &i in &added {
             let page: PageText = reader.read(places[i].text)?;
-            words.apply(&[&page.title, &page.headings, &page.body], true);
+            let _ = count_words.send((dictionary_text(&page), true));
             let signals = Signals {
                 anchors: anchors.remove(&i).unwrap_or_default(),
                 page_rank: RankStep::of(page_rank[i]).rank(),
@@ -493,8 +512,16 @@ fn run(
                 .add_document(build_document(page, &signals, build.fields))?;
             progress.documents_added.fetch_add(1, Ordering::Relaxed);
         }
-    }
+        drop(count_words);
+        counter.join().map_err(|_| IndexError::WorkerPanicked)
+    })?;
 
+    info!(
+        indexed = added.len(),
+        removed,
+        elapsed_ms = build.started.elapsed().as_millis() as u64,
+        "pass 3 (index) done"
+    );
     // The generation's dictionary and state.
     let mut titles: BTreeMap<String, u64> = BTreeMap::new();
     let mut documents = 0u64;
@@ -701,6 +728,11 @@ fn extract_jobs(
             );
         }
     }
+}
+
+/// The text of a page the dictionary counts words of.
+fn dictionary_text(page: &PageText) -> String {
+    [page.title.as_str(), &page.headings, &page.body].join("\n")
 }
 
 /// The host of a URL, lower case ("" when it has none).

@@ -192,8 +192,9 @@ impl Dictionary {
                 best = Some((frequency, String::from_utf8_lossy(key).into_owned()));
             }
         }
-        // A known word is only corrected to a much more frequent one.
-        best.filter(|(frequency, _)| *frequency > own.saturating_mul(4).max(1))
+        // A word the index does not know takes any correction; a known word only a much
+        // more frequent one.
+        best.filter(|(frequency, _)| own == 0 || *frequency > own.saturating_mul(4))
             .map(|(_, text)| text)
     }
 }

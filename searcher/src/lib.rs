@@ -26,6 +26,7 @@ pub mod paging;
 pub mod query;
 pub mod rank;
 pub mod snippet;
+pub mod suggest;
 
 pub use engine::{Hit, MAX_LIMIT, SearchEngine, SearchRequest, SearchResponse};
 pub use error::{ErrorCode, SearchError};

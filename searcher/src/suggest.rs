@@ -1,0 +1,90 @@
+//! Autocomplete and did-you-mean from the generation's `fst` dictionary (see
+//! `quarry_indexer::Dictionary`).
+
+use quarry_indexer::Dictionary;
+
+/// The longest prefix `/suggest` completes, in characters (longer input is cut).
+pub const MAX_PREFIX_CHARS: usize = 100;
+/// Most completions one `/suggest` call returns.
+pub const MAX_SUGGESTIONS: usize = 20;
+
+/// Rewrites `query` with each plain word the dictionary can correct replaced by its
+/// correction; `None` when nothing changes. Operators (`-`, quotes, `OR`, `field:`) and
+/// their words are kept as typed.
+pub fn corrected_query(dictionary: &Dictionary, query: &str) -> Option<String> {
+    let mut changed = false;
+    let mut in_phrase = false;
+    let words: Vec<String> = query
+        .split_whitespace()
+        .map(|token| {
+            let quotes = token.matches('"').count();
+            let plain = !in_phrase
+                && quotes == 0
+                && token != "OR"
+                && !token.starts_with('-')
+                && !token.contains(':')
+                && token.chars().all(char::is_alphanumeric);
+            if quotes % 2 == 1 {
+                in_phrase = !in_phrase;
+            }
+            if plain && let Some(fixed) = dictionary.correct(token) {
+                changed = true;
+                return fixed;
+            }
+            token.to_string()
+        })
+        .collect();
+    changed.then(|| words.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quarry_pagestore::{PageRecord, PageStore, WriterOptions};
+    use std::time::SystemTime;
+
+    fn dictionary() -> (tempfile::TempDir, Dictionary) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PageStore::open(&dir.path().join("pages")).unwrap();
+        let mut writer = store.writer(WriterOptions::default()).unwrap();
+        for i in 0..5 {
+            writer
+                .append(&PageRecord {
+                    url: format!("http://a.test/{i}"),
+                    fetched_at: SystemTime::now(),
+                    status: 200,
+                    headers: vec![("Content-Type".into(), "text/html".into())],
+                    body: format!(
+                        "<title>Replication {i}</title><p>streaming replication slots \
+                         and logical decoding page {i}</p>"
+                    )
+                    .into_bytes(),
+                    ip: None,
+                    request_headers: Vec::new(),
+                })
+                .unwrap();
+        }
+        writer.sync().unwrap();
+        let index = dir.path().join("index");
+        let stats = quarry_indexer::rebuild(&store, &index, &Default::default()).unwrap();
+        let layout = quarry_indexer::IndexLayout::new(&index);
+        let dictionary =
+            Dictionary::open(&layout.generation_dir(stats.generation)).unwrap().unwrap();
+        (dir, dictionary)
+    }
+
+    #[test]
+    fn plain_words_are_corrected_operators_kept() {
+        let (_dir, dictionary) = dictionary();
+        assert_eq!(
+            corrected_query(&dictionary, "streamng replicaton").as_deref(),
+            Some("streaming replication")
+        );
+        assert_eq!(
+            corrected_query(&dictionary, "-replicaton \"logicl decoding\" site:a.test slotz")
+                .as_deref(),
+            Some("-replicaton \"logicl decoding\" site:a.test slots")
+        );
+        assert_eq!(corrected_query(&dictionary, "replication slots"), None);
+    }
+}

@@ -19,8 +19,8 @@ pub struct SearchParams {
     cursor: Option<String>,
 }
 
-fn bad_parameter(message: String) -> ApiError {
-    ApiError::new(ErrorCode::BadParameter, message)
+fn bad_request(message: String) -> ApiError {
+    ApiError::new(ErrorCode::BadRequest, message)
 }
 
 /// Decodes one `application/x-www-form-urlencoded` component, insisting on UTF-8.
@@ -36,7 +36,7 @@ fn decode_component(text: &str) -> Result<String, ApiError> {
                     .get(i + 1..i + 3)
                     .and_then(|hex| u8::from_str_radix(hex, 16).ok())
                     .ok_or_else(|| {
-                        bad_parameter("malformed percent-encoding in the query string".into())
+                        bad_request("malformed percent-encoding in the query string".into())
                     })?;
                 out.push(byte);
                 i += 2;
@@ -45,7 +45,7 @@ fn decode_component(text: &str) -> Result<String, ApiError> {
         }
         i += 1;
     }
-    String::from_utf8(out).map_err(|_| bad_parameter("the query string is not valid UTF-8".into()))
+    String::from_utf8(out).map_err(|_| bad_request("the query string is not valid UTF-8".into()))
 }
 
 impl SearchParams {
@@ -62,7 +62,7 @@ impl SearchParams {
                 _ => continue,
             };
             if slot.is_some() {
-                return Err(bad_parameter(format!(
+                return Err(bad_request(format!(
                     "parameter `{key}` is given more than once"
                 )));
             }
@@ -76,12 +76,12 @@ fn to_request(params: &SearchParams) -> Result<SearchRequest, ApiError> {
     let q = params
         .q
         .as_deref()
-        .ok_or_else(|| ApiError::new(ErrorCode::BadQuery, "missing parameter `q`"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::BadRequest, "missing parameter `q`"))?;
     let limit = match params.limit.as_deref() {
         None | Some("") => DEFAULT_LIMIT,
         Some(text) => text.trim().parse::<usize>().map_err(|_| {
             ApiError::new(
-                ErrorCode::BadParameter,
+                ErrorCode::BadRequest,
                 format!(
                     "limit must be an integer between 1 and {}",
                     crate::MAX_LIMIT
@@ -167,7 +167,7 @@ mod tests {
         assert!(params.cursor.is_none());
         for bad in ["q=%FF", "q=%2", "q=%zz", "q=a&q=b", "limit=1&limit=2"] {
             let error = SearchParams::parse(Some(bad)).unwrap_err();
-            assert_eq!(error.code(), ErrorCode::BadParameter, "{bad}");
+            assert_eq!(error.code(), ErrorCode::BadRequest, "{bad}");
         }
         assert!(SearchParams::parse(None).unwrap().q.is_none());
     }

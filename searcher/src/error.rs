@@ -12,7 +12,7 @@
 use crate::query::QueryError;
 
 /// The closed set of error codes clients see. Only the HTTP edge turns a code into a status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The request is malformed: the query text is missing, empty, too long or has nothing

@@ -110,6 +110,8 @@ pub struct ServeConfig {
     pub max_queued: usize,
     /// Time limit of one search, in ms. Default 10000.
     pub request_timeout_ms: u64,
+    /// Recent search responses kept to answer repeated queries; 0 = no cache. Default 1024.
+    pub cache_entries: usize,
 }
 
 impl Default for ServeConfig {
@@ -119,6 +121,7 @@ impl Default for ServeConfig {
             max_running: 0,
             max_queued: 64,
             request_timeout_ms: 10_000,
+            cache_entries: quarry_searcher::DEFAULT_CACHE_ENTRIES,
         }
     }
 }

@@ -364,8 +364,20 @@ impl Generation {
 
     /// Opens generation `id`.
     pub fn open(layout: &IndexLayout, id: GenerationId) -> Result<Generation, IndexError> {
+        let directory = tantivy::directory::MmapDirectory::open(layout.generation_dir(id))
+            .map_err(tantivy::TantivyError::from)?;
+        Generation::open_in(layout, id, directory)
+    }
+
+    /// Opens generation `id` through `directory`, which must read the files of
+    /// `layout.generation_dir(id)` (e.g. a wrapper that instruments reads).
+    pub fn open_in(
+        layout: &IndexLayout,
+        id: GenerationId,
+        directory: impl tantivy::Directory,
+    ) -> Result<Generation, IndexError> {
         let meta = layout.read_meta(id)?;
-        let index = Index::open_in_dir(layout.generation_dir(id))?;
+        let index = Index::open(directory)?;
         register_analyzers(&index);
         let fields = Fields::from_schema(&index.schema())?;
         let dictionary = crate::dictionary::Dictionary::open(&layout.generation_dir(id))?

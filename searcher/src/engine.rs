@@ -1,6 +1,11 @@
 //! The search engine: one open generation at a time, reloaded when `CURRENT` changes.
+//!
+//! Index files are read through a [`CountingDirectory`], so every response reports the
+//! index bytes its search read (`index_bytes_read`); recent responses are kept in a bounded
+//! [`ResultCache`] keyed by generation and request, answered with `index_bytes_read: 0`.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Instant;
 
@@ -10,6 +15,8 @@ use tantivy::schema::Value;
 use tantivy::{IndexReader, ReloadPolicy, TantivyDocument};
 use tracing::info;
 
+use crate::cache::{CacheKey, CacheStats, DEFAULT_CACHE_ENTRIES, ResultCache};
+use crate::directory::{CountingDirectory, measure};
 use crate::error::SearchError;
 use crate::paging::{Cursor, TopAfter};
 use crate::query;
@@ -64,7 +71,7 @@ impl SearchRequest {
 }
 
 /// One result.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Hit {
     /// The page's URL.
     pub url: String,
@@ -79,7 +86,7 @@ pub struct Hit {
 }
 
 /// The answer to a search.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct SearchResponse {
     /// The query as received.
     pub query: String,
@@ -95,6 +102,8 @@ pub struct SearchResponse {
     pub next_cursor: Option<String>,
     /// The index generation that answered.
     pub generation: String,
+    /// Bytes this search read from index files (0 when answered from the result cache).
+    pub index_bytes_read: u64,
 }
 
 struct Loaded {
@@ -106,6 +115,26 @@ struct Loaded {
 pub struct SearchEngine {
     layout: IndexLayout,
     loaded: RwLock<Arc<Loaded>>,
+    cache: ResultCache,
+    bytes_read: BytesRead,
+}
+
+/// Index bytes read, by what read them.
+#[derive(Debug, Default)]
+struct BytesRead {
+    searching: AtomicU64,
+    opening: AtomicU64,
+}
+
+/// Counters of a [`SearchEngine`] since it was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineStats {
+    /// The result cache.
+    pub cache: CacheStats,
+    /// Index bytes read by searches (the sum of their `index_bytes_read`).
+    pub index_bytes_read_searching: u64,
+    /// Index bytes read opening generations (term dictionaries, field norms, fast fields).
+    pub index_bytes_read_opening: u64,
 }
 
 impl std::fmt::Debug for SearchEngine {
@@ -118,10 +147,17 @@ impl std::fmt::Debug for SearchEngine {
 }
 
 fn load(layout: &IndexLayout, id: Option<GenerationId>) -> Result<Loaded, SearchError> {
-    let generation = match id {
-        Some(id) => Generation::open(layout, id)?,
-        None => Generation::open_current(layout)?,
+    let id = match id {
+        Some(id) => id,
+        None => layout
+            .current()?
+            .ok_or_else(|| quarry_indexer::IndexError::NoGeneration {
+                dir: layout.dir().to_path_buf(),
+            })?,
     };
+    let directory =
+        CountingDirectory::open(&layout.generation_dir(id)).map_err(tantivy::TantivyError::from)?;
+    let generation = Generation::open_in(layout, id, directory)?;
     let reader = generation
         .index
         .reader_builder()
@@ -137,11 +173,31 @@ impl SearchEngine {
     /// [`SearchError::Index`] (with `NoGeneration` if nothing was built yet).
     pub fn open(index_dir: &Path) -> Result<SearchEngine, SearchError> {
         let layout = IndexLayout::new(index_dir);
-        let loaded = load(&layout, None)?;
-        Ok(SearchEngine {
+        let (loaded, read) = measure(|| load(&layout, None));
+        let engine = SearchEngine {
             layout,
-            loaded: RwLock::new(Arc::new(loaded)),
-        })
+            loaded: RwLock::new(Arc::new(loaded?)),
+            cache: ResultCache::new(DEFAULT_CACHE_ENTRIES),
+            bytes_read: BytesRead::default(),
+        };
+        engine.bytes_read.opening.fetch_add(read, Ordering::Relaxed);
+        Ok(engine)
+    }
+
+    /// The same engine keeping at most `entries` responses in its result cache (default
+    /// 1,024; 0 turns the cache off).
+    pub fn with_cache_entries(mut self, entries: usize) -> SearchEngine {
+        self.cache = ResultCache::new(entries);
+        self
+    }
+
+    /// Counters since the engine was opened.
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            cache: self.cache.stats(),
+            index_bytes_read_searching: self.bytes_read.searching.load(Ordering::Relaxed),
+            index_bytes_read_opening: self.bytes_read.opening.load(Ordering::Relaxed),
+        }
     }
 
     fn current(&self) -> Arc<Loaded> {
@@ -173,18 +229,42 @@ impl SearchEngine {
         if id == self.generation() {
             return Ok(false);
         }
-        let loaded = load(&self.layout, Some(id))?;
-        *self.loaded.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(loaded);
+        let (loaded, read) = measure(|| load(&self.layout, Some(id)));
+        self.bytes_read.opening.fetch_add(read, Ordering::Relaxed);
+        *self.loaded.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(loaded?);
+        self.cache.clear();
         info!(generation = %id, "switched to new index generation");
         Ok(true)
     }
 
-    /// Runs a search. Blocking: call it from a blocking thread pool in async code.
+    /// Runs a search, or answers from the result cache when the served generation answered
+    /// the same request recently (then `index_bytes_read` is 0 and `took_ms` is the
+    /// lookup's). Blocking: call it from a blocking thread pool in async code.
     ///
     /// # Errors
     /// [`SearchError::Query`] for unusable queries, [`SearchError::StaleCursor`] for a
     /// cursor of another generation, index errors.
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResponse, SearchError> {
+        let started = Instant::now();
+        let key = CacheKey::new(&self.generation().to_string(), request);
+        if let Some(mut response) = self.cache.get(&key) {
+            response.took_ms = elapsed_ms(started);
+            response.index_bytes_read = 0;
+            return Ok(response);
+        }
+        // One search runs on this thread (no tantivy executor), so the thread's reads are
+        // exactly this search's.
+        let (result, read) = measure(|| self.search_uncached(request));
+        self.bytes_read.searching.fetch_add(read, Ordering::Relaxed);
+        let mut response = result?;
+        response.index_bytes_read = read;
+        // Keyed by the generation that answered: a reload may have happened meanwhile.
+        let key = CacheKey::new(&response.generation, request);
+        self.cache.insert(key, response.clone());
+        Ok(response)
+    }
+
+    fn search_uncached(&self, request: &SearchRequest) -> Result<SearchResponse, SearchError> {
         let started = Instant::now();
         let loaded = self.current();
         let generation = &loaded.generation;
@@ -214,6 +294,7 @@ impl SearchEngine {
             hits: Vec::new(),
             next_cursor: None,
             generation: generation.id.to_string(),
+            index_bytes_read: 0,
         };
         let Some(tantivy_query) = build_query(&parsed, &fields, &mut analyzer, request.mode) else {
             response.took_ms = elapsed_ms(started);

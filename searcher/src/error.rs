@@ -1,25 +1,31 @@
 //! Errors of the searcher and their stable codes.
+//!
+//! Clients see one of five codes, never more: `bad_request`, `not_found`, `overloaded`,
+//! `timeout`, `internal`. The precise reason (which parameter, why a cursor was refused)
+//! goes in the human-readable message, not in the code.
+//!
+//! A missing index ([`quarry_indexer::IndexError::NoGeneration`]) is `overloaded`: like a
+//! saturated server, it is a temporary inability to answer that the client should retry
+//! later (the HTTP edge adds `Retry-After`), not a missing resource (`not_found` would tell
+//! clients to give up) and not a bug (`internal`).
 
 use crate::query::QueryError;
 
 /// The closed set of error codes clients see. Only the HTTP edge turns a code into a status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
-    /// The query text is missing, empty, too long or has nothing to search for.
-    BadQuery,
-    /// A parameter other than the query is invalid (e.g. `limit`).
-    BadParameter,
-    /// The paging cursor is malformed or belongs to another index generation.
-    BadCursor,
+    /// The request is malformed: the query text is missing, empty, too long or has nothing
+    /// to search for; a parameter is out of range; the paging cursor is malformed or belongs
+    /// to another index generation. The message says which.
+    BadRequest,
     /// No such resource.
     NotFound,
-    /// Too many searches are running or queued; retry later.
+    /// The server cannot answer now: too many searches running or queued, shutting down, or
+    /// no index generation built yet. Retry later.
     Overloaded,
     /// The search took longer than the server allows.
     Timeout,
-    /// No index has been built yet.
-    NoIndex,
     /// Something failed inside the server.
     Internal,
 }
@@ -28,13 +34,10 @@ impl ErrorCode {
     /// The code as it appears in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
-            ErrorCode::BadQuery => "bad_query",
-            ErrorCode::BadParameter => "bad_parameter",
-            ErrorCode::BadCursor => "bad_cursor",
+            ErrorCode::BadRequest => "bad_request",
             ErrorCode::NotFound => "not_found",
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::Timeout => "timeout",
-            ErrorCode::NoIndex => "no_index",
             ErrorCode::Internal => "internal",
         }
     }
@@ -77,13 +80,60 @@ impl SearchError {
     /// The stable code of this error.
     pub fn code(&self) -> ErrorCode {
         match self {
-            SearchError::Query(_) => ErrorCode::BadQuery,
-            SearchError::BadLimit { .. } => ErrorCode::BadParameter,
-            SearchError::BadCursor { .. } | SearchError::StaleCursor => ErrorCode::BadCursor,
+            SearchError::Query(_)
+            | SearchError::BadLimit { .. }
+            | SearchError::BadCursor { .. }
+            | SearchError::StaleCursor => ErrorCode::BadRequest,
             SearchError::Index(quarry_indexer::IndexError::NoGeneration { .. }) => {
-                ErrorCode::NoIndex
+                ErrorCode::Overloaded
             }
             SearchError::Index(_) | SearchError::Tantivy(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_maps_into_the_closed_set() {
+        let cases = [
+            (
+                SearchError::BadLimit {
+                    max: 100,
+                    got: "0".into(),
+                },
+                ErrorCode::BadRequest,
+            ),
+            (
+                SearchError::BadCursor { reason: "short" },
+                ErrorCode::BadRequest,
+            ),
+            (SearchError::StaleCursor, ErrorCode::BadRequest),
+            (
+                SearchError::Index(quarry_indexer::IndexError::NoGeneration {
+                    dir: "index".into(),
+                }),
+                ErrorCode::Overloaded,
+            ),
+            (
+                SearchError::Tantivy(tantivy::TantivyError::InternalError("x".into())),
+                ErrorCode::Internal,
+            ),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.code(), code, "{error}");
+            assert!(
+                [
+                    "bad_request",
+                    "not_found",
+                    "overloaded",
+                    "timeout",
+                    "internal"
+                ]
+                .contains(&error.code().as_str())
+            );
         }
     }
 }

@@ -3,7 +3,10 @@
 //! [`SearchEngine`] opens the generation that `index/CURRENT` names, reloads when the
 //! pointer changes, parses queries ([`query`]), ranks with BM25 over title, headings and
 //! body ([`rank`]), cuts highlighted snippets ([`snippet`]) and pages with opaque
-//! search-after cursors ([`paging`]). [`http`] serves it all over HTTP with axum.
+//! search-after cursors ([`paging`]). Index files are read through a counting
+//! [`directory`], so each response says how many index bytes its search read, and recent
+//! responses are answered from a bounded result cache. [`http`] serves it all over HTTP
+//! with axum.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -18,6 +21,8 @@
 //! # }
 //! ```
 
+mod cache;
+pub mod directory;
 mod engine;
 mod error;
 pub mod eval;
@@ -28,6 +33,7 @@ pub mod rank;
 pub mod snippet;
 pub mod suggest;
 
-pub use engine::{Hit, MAX_LIMIT, SearchEngine, SearchRequest, SearchResponse};
+pub use cache::{CacheStats, DEFAULT_CACHE_ENTRIES};
+pub use engine::{EngineStats, Hit, MAX_LIMIT, SearchEngine, SearchRequest, SearchResponse};
 pub use error::{ErrorCode, SearchError};
 pub use rank::MatchMode;

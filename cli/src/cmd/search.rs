@@ -56,12 +56,7 @@ pub async fn run(args: Args, _config: Config) -> anyhow::Result<ExitCode> {
         .and_then(|request| engine.search(&request));
     let response = match result {
         Ok(response) => response,
-        Err(error)
-            if matches!(
-                error.code(),
-                ErrorCode::BadQuery | ErrorCode::BadParameter | ErrorCode::BadCursor
-            ) =>
-        {
+        Err(error) if error.code() == ErrorCode::BadRequest => {
             return Err(UsageError(error.to_string()).into());
         }
         Err(error) => return Err(error).context("search failed"),

@@ -38,10 +38,13 @@ pub fn parse_listen(text: &str) -> anyhow::Result<SocketAddr> {
 
 /// Opens the search engine of `data`.
 pub fn open_engine(data: &Path) -> anyhow::Result<Arc<SearchEngine>> {
+    Ok(Arc::new(open_index(data)?))
+}
+
+fn open_index(data: &Path) -> anyhow::Result<SearchEngine> {
     let index_dir = DataLayout::new(data).index();
-    let engine = SearchEngine::open(&index_dir)
-        .with_context(|| format!("opening the index of {}", data.display()))?;
-    Ok(Arc::new(engine))
+    SearchEngine::open(&index_dir)
+        .with_context(|| format!("opening the index of {}", data.display()))
 }
 
 /// Binds `addr` and serves `engine` until Ctrl-C / SIGTERM; `ready` is called with the
@@ -72,7 +75,7 @@ pub async fn serve_engine(
 /// `quarry serve`.
 pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
     let addr = parse_listen(args.listen.as_deref().unwrap_or(&config.serve.listen))?;
-    let engine = open_engine(&args.data)?;
+    let engine = Arc::new(open_index(&args.data)?.with_cache_entries(config.serve.cache_entries));
     let (generation, documents) = (engine.generation(), engine.documents());
     serve_engine(engine, addr, &config.serve, |local| {
         println!("serving http://{local}/ ({generation}, {documents} documents); Ctrl-C to stop");

@@ -14,15 +14,20 @@ pub struct ApiError {
     message: String,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
+/// The JSON body of every error answer: `{"error":{"code","message"}}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'static str,
-    message: &'a str,
+/// The `error` object of an [`ErrorBody`].
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable code from a closed set.
+    pub code: ErrorCode,
+    /// For humans: what exactly was wrong. Never carries internal details.
+    pub message: String,
 }
 
 /// Seconds a client should wait before retrying an overloaded server.
@@ -69,11 +74,9 @@ impl ApiError {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self.code {
-            ErrorCode::BadQuery | ErrorCode::BadParameter | ErrorCode::BadCursor => {
-                StatusCode::BAD_REQUEST
-            }
+            ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::Overloaded | ErrorCode::NoIndex => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -92,10 +95,10 @@ impl From<SearchError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = Body {
-            error: Inner {
-                code: self.code.as_str(),
-                message: &self.message,
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
             },
         };
         let mut response = (status, Json(body)).into_response();

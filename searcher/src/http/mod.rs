@@ -1,25 +1,47 @@
 //! The HTTP API and the HTML search page (the only module that uses axum).
 //!
-//! Routes: `GET /search` (JSON), `GET /` (HTML page that works without JavaScript),
-//! `GET /healthz`. Every error is JSON `{"error":{"code","message"}}` with a stable code
-//! (see [`ErrorCode`](crate::ErrorCode)). Searches run on tokio's blocking pool behind a
-//! bounded admission gate: beyond `max_running + max_queued` concurrent searches the
-//! server answers `503` with `Retry-After` and code `overloaded`.
+//! Routes:
+//! - `GET /search` (JSON [`SearchResponse`](crate::SearchResponse), including the index
+//!   bytes the search read; repeated requests are answered from the engine's result cache);
+//! - `GET /` (HTML page that works without JavaScript);
+//! - `GET /healthz`: liveness. 200 whenever the process answers HTTP; it does not pass
+//!   through the admission gate, so a busy server is not mistaken for a dead one;
+//! - `GET /readyz`: readiness. 200 while a generation is loaded and a search would be
+//!   admitted now; 503 with code `overloaded` (and `Retry-After`) while the admission gate
+//!   is full or the server is draining for shutdown, so a load balancer sends traffic
+//!   elsewhere. (A generation is always loaded: the engine cannot be opened without one.)
+//! - `GET /metrics`: Prometheus text exposition (see [`metrics`](self::metrics));
+//! - `GET /openapi.json`: the OpenAPI 3.1 description of all of these, generated from the
+//!   handlers and types.
+//!
+//! Every error is JSON `{"error":{"code","message"}}` with one of five codes (see
+//! [`ErrorCode`](crate::ErrorCode)); 5xx details are logged, never sent. Searches run on
+//! tokio's blocking pool behind a bounded admission gate: beyond `max_running + max_queued`
+//! concurrent searches the server answers `503` with `Retry-After` and code `overloaded`;
+//! a search that does not finish within `request_timeout`, queueing included, gets `504`
+//! with code `timeout`.
 
 mod error;
+pub mod metrics;
+mod openapi;
 mod routes;
+#[cfg(test)]
+mod tests;
 mod ui;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use metrics::Metrics;
+pub use openapi::ApiDoc;
 
 use crate::SearchEngine;
 
@@ -50,19 +72,45 @@ impl Default for ServerLimits {
 pub struct AppState {
     engine: Arc<SearchEngine>,
     admitted: Arc<Semaphore>,
+    admitted_max: usize,
     running: Arc<Semaphore>,
     timeout: Duration,
+    metrics: Arc<Metrics>,
+    draining: Arc<AtomicBool>,
 }
 
 impl AppState {
     /// State serving `engine` within `limits`.
     pub fn new(engine: Arc<SearchEngine>, limits: &ServerLimits) -> AppState {
         let running = limits.max_running.max(1);
+        let admitted_max = running + limits.max_queued;
         AppState {
             engine,
-            admitted: Arc::new(Semaphore::new(running + limits.max_queued)),
+            admitted: Arc::new(Semaphore::new(admitted_max)),
+            admitted_max,
             running: Arc::new(Semaphore::new(running)),
             timeout: limits.request_timeout,
+            metrics: Arc::new(Metrics::default()),
+            draining: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Marks the server as draining for shutdown: `/readyz` answers 503 from now on.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    fn metrics_snapshot(&self) -> metrics::Snapshot {
+        metrics::Snapshot {
+            engine: self.engine.stats(),
+            generation: self.engine.generation().0,
+            documents: self.engine.documents(),
+            admitted: self.admitted_max - self.admitted.available_permits(),
+            admitted_max: self.admitted_max,
         }
     }
 
@@ -97,13 +145,30 @@ impl AppState {
     }
 }
 
+/// Every routed path with its handlers; [`ApiDoc`] must describe each (a test checks).
+fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/", get(routes::page)),
+        ("/search", get(routes::search)),
+        ("/healthz", get(routes::healthz)),
+        ("/readyz", get(routes::readyz)),
+        ("/metrics", get(routes::metrics)),
+        ("/openapi.json", get(routes::openapi)),
+    ]
+}
+
 /// The application's routes, ready to serve or to test with `tower::ServiceExt::oneshot`.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(routes::page))
-        .route("/search", get(routes::search))
-        .route("/healthz", get(routes::healthz))
+    let mut router = Router::new();
+    for (path, handlers) in routes() {
+        router = router.route(path, handlers);
+    }
+    router
         .fallback(routes::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::record,
+        ))
         .with_state(state)
 }
 
@@ -127,7 +192,8 @@ pub fn spawn_reloader(engine: Arc<SearchEngine>, every: Duration) -> tokio::task
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then drains in-flight
-/// requests. Also reloads the index when `CURRENT` changes.
+/// requests (`/readyz` answers 503 meanwhile). Also reloads the index when `CURRENT`
+/// changes.
 ///
 /// # Errors
 /// I/O errors of the listener.
@@ -137,6 +203,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let reloader = spawn_reloader(state.engine.clone(), Duration::from_secs(1));
+    let draining = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        draining.start_draining();
+    };
     let result = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await;

@@ -1,10 +1,14 @@
 //! Request handlers.
 
+use std::sync::LazyLock;
+
 use axum::Json;
 use axum::extract::{RawQuery, State};
+use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
+use utoipa::OpenApi;
 
-use super::{ApiError, AppState, ui};
+use super::{ApiDoc, ApiError, AppState, ErrorBody, ui};
 use crate::{ErrorCode, SearchRequest, SearchResponse};
 
 /// Hits per page when `limit` is absent.
@@ -12,15 +16,22 @@ pub const DEFAULT_LIMIT: usize = 10;
 
 /// Query-string parameters of `/search` and `/`. Values are taken as text so that a
 /// malformed value gets a precise error; unknown parameters are ignored.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
+    /// The query: words (all must match), `"quoted phrases"`, `-excluded` words.
+    /// Required; at most 1,000 characters.
+    #[param(required = true, value_type = String)]
     q: Option<String>,
+    /// Hits per page, 1–100 (default 10).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page, to get the next one.
     cursor: Option<String>,
 }
 
-fn bad_parameter(message: String) -> ApiError {
-    ApiError::new(ErrorCode::BadParameter, message)
+fn bad_request(message: String) -> ApiError {
+    ApiError::new(ErrorCode::BadRequest, message)
 }
 
 /// Decodes one `application/x-www-form-urlencoded` component, insisting on UTF-8.
@@ -36,7 +47,7 @@ fn decode_component(text: &str) -> Result<String, ApiError> {
                     .get(i + 1..i + 3)
                     .and_then(|hex| u8::from_str_radix(hex, 16).ok())
                     .ok_or_else(|| {
-                        bad_parameter("malformed percent-encoding in the query string".into())
+                        bad_request("malformed percent-encoding in the query string".into())
                     })?;
                 out.push(byte);
                 i += 2;
@@ -45,7 +56,7 @@ fn decode_component(text: &str) -> Result<String, ApiError> {
         }
         i += 1;
     }
-    String::from_utf8(out).map_err(|_| bad_parameter("the query string is not valid UTF-8".into()))
+    String::from_utf8(out).map_err(|_| bad_request("the query string is not valid UTF-8".into()))
 }
 
 impl SearchParams {
@@ -62,7 +73,7 @@ impl SearchParams {
                 _ => continue,
             };
             if slot.is_some() {
-                return Err(bad_parameter(format!(
+                return Err(bad_request(format!(
                     "parameter `{key}` is given more than once"
                 )));
             }
@@ -76,12 +87,12 @@ fn to_request(params: &SearchParams) -> Result<SearchRequest, ApiError> {
     let q = params
         .q
         .as_deref()
-        .ok_or_else(|| ApiError::new(ErrorCode::BadQuery, "missing parameter `q`"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::BadRequest, "missing parameter `q`"))?;
     let limit = match params.limit.as_deref() {
         None | Some("") => DEFAULT_LIMIT,
         Some(text) => text.trim().parse::<usize>().map_err(|_| {
             ApiError::new(
-                ErrorCode::BadParameter,
+                ErrorCode::BadRequest,
                 format!(
                     "limit must be an integer between 1 and {}",
                     crate::MAX_LIMIT
@@ -93,6 +104,19 @@ fn to_request(params: &SearchParams) -> Result<SearchRequest, ApiError> {
 }
 
 /// `GET /search?q=…&limit=…&cursor=…`
+#[utoipa::path(
+    get,
+    path = "/search",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "One page of results, best first.", body = SearchResponse),
+        (status = 400, description = "`bad_request`: the message says what was wrong.", body = ErrorBody),
+        (status = 503, description = "`overloaded`: retry after `Retry-After` seconds.", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying."))),
+        (status = 504, description = "`timeout`: the search took longer than the server allows.", body = ErrorBody),
+        (status = 500, description = "`internal`: details are in the server log only.", body = ErrorBody),
+    )
+)]
 pub async fn search(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -105,19 +129,103 @@ pub async fn search(
     Ok(Json(response))
 }
 
-/// `GET /healthz`: the server is up and which generation it serves.
-pub async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let (generation, documents) = state
-        .run_blocking(|engine| (engine.generation(), engine.documents()))
-        .await?;
-    Ok(Json(serde_json::json!({
-        "status": "ok",
-        "generation": generation.to_string(),
-        "documents": documents,
-    })))
+/// What `/healthz` and `/readyz` report.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ServingStatus {
+    /// `"ok"` (`/healthz`) or `"ready"` (`/readyz`).
+    pub status: String,
+    /// The index generation being served.
+    pub generation: String,
+    /// Documents in that generation.
+    pub documents: u64,
+}
+
+impl ServingStatus {
+    fn of(state: &AppState, status: &str) -> ServingStatus {
+        // Reading the served generation takes a lock and a counter, no index I/O, so it
+        // needs no blocking thread and no admission.
+        ServingStatus {
+            status: status.to_string(),
+            generation: state.engine.generation().to_string(),
+            documents: state.engine.documents(),
+        }
+    }
+}
+
+/// `GET /healthz`: liveness. The process answers HTTP; never goes through admission.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    responses((status = 200, description = "The server is alive.", body = ServingStatus))
+)]
+pub async fn healthz(State(state): State<AppState>) -> Json<ServingStatus> {
+    Json(ServingStatus::of(&state, "ok"))
+}
+
+/// `GET /readyz`: readiness. A generation is loaded and a search would be admitted now.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    responses(
+        (status = 200, description = "Ready to search.", body = ServingStatus),
+        (status = 503, description = "`overloaded`: the admission gate is full or the server is shutting down.",
+            body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying."))),
+    )
+)]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<ServingStatus>, ApiError> {
+    if state.is_draining() {
+        return Err(ApiError::new(
+            ErrorCode::Overloaded,
+            "the server is shutting down",
+        ));
+    }
+    if state.admitted.available_permits() == 0 {
+        return Err(ApiError::overloaded());
+    }
+    Ok(Json(ServingStatus::of(&state, "ready")))
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    responses((status = 200, description = "Prometheus text format 0.0.4.", body = String,
+        content_type = "text/plain; version=0.0.4"))
+)]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let body = state.metrics.render(&state.metrics_snapshot());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /openapi.json`: this API's OpenAPI description.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    responses((status = 200, description = "OpenAPI 3.1 document.", body = Object))
+)]
+pub async fn openapi() -> Response {
+    static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::openapi);
+    Json(&*DOCUMENT).into_response()
 }
 
 /// `GET /?q=…&cursor=…`: the HTML search page.
+#[utoipa::path(
+    get,
+    path = "/",
+    params(SearchParams),
+    responses((status = 200, description = "The search page (without `q`: an empty form).",
+        body = String, content_type = "text/html"),
+        (status = "4XX", description = "The page with the error explained.", body = String, content_type = "text/html"),
+        (status = "5XX", description = "The page with the error explained.", body = String, content_type = "text/html"))
+)]
 pub async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
     let params = match SearchParams::parse(raw.as_deref()) {
         Ok(params) => params,
@@ -167,7 +275,7 @@ mod tests {
         assert!(params.cursor.is_none());
         for bad in ["q=%FF", "q=%2", "q=%zz", "q=a&q=b", "limit=1&limit=2"] {
             let error = SearchParams::parse(Some(bad)).unwrap_err();
-            assert_eq!(error.code(), ErrorCode::BadParameter, "{bad}");
+            assert_eq!(error.code(), ErrorCode::BadRequest, "{bad}");
         }
         assert!(SearchParams::parse(None).unwrap().q.is_none());
     }

@@ -217,6 +217,21 @@ impl SearchEngine {
         self.current().reader.searcher().num_docs()
     }
 
+    /// Completions of `prefix` from the served generation's dictionary (none when the
+    /// generation has no dictionary). In memory: no index file is read.
+    pub fn suggest(&self, prefix: &str, limit: usize) -> crate::suggest::SuggestResponse {
+        let started = Instant::now();
+        let loaded = self.current();
+        let suggestions =
+            crate::suggest::complete(loaded.generation.dictionary.as_deref(), prefix, limit);
+        crate::suggest::SuggestResponse {
+            query: prefix.to_string(),
+            suggestions,
+            took_ms: elapsed_ms(started),
+            generation: loaded.generation.id.to_string(),
+        }
+    }
+
     /// Switches to the generation `CURRENT` names if it changed. Searches already running
     /// finish on the generation they started with.
     ///

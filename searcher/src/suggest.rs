@@ -8,6 +8,45 @@ pub const MAX_PREFIX_CHARS: usize = 100;
 /// Most completions one `/suggest` call returns.
 pub const MAX_SUGGESTIONS: usize = 20;
 
+/// One completion offered by `/suggest`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Suggestion {
+    /// The completed query text (lower case).
+    pub text: String,
+    /// `"title"`: the title of an indexed page; `"word"`: the input with its last word
+    /// completed by a frequent word of the index.
+    pub kind: String,
+}
+
+/// The answer of `/suggest`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct SuggestResponse {
+    /// The prefix as received.
+    pub query: String,
+    /// Completions, best first.
+    pub suggestions: Vec<Suggestion>,
+    /// Time spent, in milliseconds.
+    pub took_ms: f64,
+    /// The index generation that answered.
+    pub generation: String,
+}
+
+/// Up to `limit` completions of `prefix` (cut to [`MAX_PREFIX_CHARS`]).
+pub fn complete(dictionary: Option<&Dictionary>, prefix: &str, limit: usize) -> Vec<Suggestion> {
+    let Some(dictionary) = dictionary else {
+        return Vec::new();
+    };
+    let prefix: String = prefix.chars().take(MAX_PREFIX_CHARS).collect();
+    dictionary
+        .complete(&prefix, limit.min(MAX_SUGGESTIONS))
+        .into_iter()
+        .map(|completion| Suggestion {
+            text: completion.text,
+            kind: completion.kind.to_string(),
+        })
+        .collect()
+}
+
 /// Rewrites `query` with each plain word the dictionary can correct replaced by its
 /// correction; `None` when nothing changes. Operators (`-`, quotes, `OR`, `field:`) and
 /// their words are kept as typed.
@@ -68,8 +107,9 @@ mod tests {
         let index = dir.path().join("index");
         let stats = quarry_indexer::rebuild(&store, &index, &Default::default()).unwrap();
         let layout = quarry_indexer::IndexLayout::new(&index);
-        let dictionary =
-            Dictionary::open(&layout.generation_dir(stats.generation)).unwrap().unwrap();
+        let dictionary = Dictionary::open(&layout.generation_dir(stats.generation))
+            .unwrap()
+            .unwrap();
         (dir, dictionary)
     }
 
@@ -81,8 +121,11 @@ mod tests {
             Some("streaming replication")
         );
         assert_eq!(
-            corrected_query(&dictionary, "-replicaton \"logicl decoding\" site:a.test slotz")
-                .as_deref(),
+            corrected_query(
+                &dictionary,
+                "-replicaton \"logicl decoding\" site:a.test slotz"
+            )
+            .as_deref(),
             Some("-replicaton \"logicl decoding\" site:a.test slots")
         );
         assert_eq!(corrected_query(&dictionary, "replication slots"), None);

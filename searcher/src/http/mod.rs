@@ -3,6 +3,9 @@
 //! Routes:
 //! - `GET /search` (JSON [`SearchResponse`](crate::SearchResponse), including the index
 //!   bytes the search read; repeated requests are answered from the engine's result cache);
+//! - `GET /suggest` (JSON [`SuggestResponse`](crate::suggest::SuggestResponse)):
+//!   completions from the generation's `fst` dictionary, whole page titles first, then the
+//!   last word completed; in memory, no index file read;
 //! - `GET /` (HTML page that works without JavaScript);
 //! - `GET /healthz`: liveness. 200 whenever the process answers HTTP; it does not pass
 //!   through the admission gate, so a busy server is not mistaken for a dead one;
@@ -150,6 +153,7 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     vec![
         ("/", get(routes::page)),
         ("/search", get(routes::search)),
+        ("/suggest", get(routes::suggest)),
         ("/healthz", get(routes::healthz)),
         ("/readyz", get(routes::readyz)),
         ("/metrics", get(routes::metrics)),

@@ -17,12 +17,22 @@ use crate::{ErrorCode, Hit, SearchResponse};
     ),
     paths(
         routes::search,
+        routes::suggest,
         routes::page,
         routes::healthz,
         routes::readyz,
         routes::metrics,
         routes::openapi
     ),
-    components(schemas(SearchResponse, Hit, ErrorBody, ErrorDetail, ErrorCode, ServingStatus))
+    components(schemas(
+        SearchResponse,
+        crate::suggest::SuggestResponse,
+        crate::suggest::Suggestion,
+        Hit,
+        ErrorBody,
+        ErrorDetail,
+        ErrorCode,
+        ServingStatus
+    ))
 )]
 pub struct ApiDoc;

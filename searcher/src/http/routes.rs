@@ -129,6 +129,49 @@ pub async fn search(
     Ok(Json(response))
 }
 
+/// Completions per `/suggest` call when `limit` is absent.
+pub const DEFAULT_SUGGESTIONS: usize = 8;
+
+/// `GET /suggest?q=…&limit=…`
+#[utoipa::path(
+    get,
+    path = "/suggest",
+    params(
+        ("q" = String, Query, description = "What the user typed so far (at most 100 characters are used)."),
+        ("limit" = Option<u32>, Query, description = "Completions to return, 1–20 (default 8).", minimum = 1, maximum = 20),
+    ),
+    responses(
+        (status = 200, description = "Completions from the index's dictionary: whole page titles first, then the last word completed.", body = crate::suggest::SuggestResponse),
+        (status = 400, description = "`bad_request`: the message says what was wrong.", body = ErrorBody),
+        (status = 503, description = "`overloaded`: retry after `Retry-After` seconds.", body = ErrorBody),
+    )
+)]
+pub async fn suggest(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<crate::suggest::SuggestResponse>, ApiError> {
+    let params = SearchParams::parse(raw.as_deref())?;
+    let q = params
+        .q
+        .ok_or_else(|| ApiError::new(ErrorCode::BadRequest, "missing parameter `q`"))?;
+    let limit = match params.limit.as_deref() {
+        None | Some("") => DEFAULT_SUGGESTIONS,
+        Some(text) => match text.trim().parse::<usize>() {
+            Ok(n) if (1..=crate::suggest::MAX_SUGGESTIONS).contains(&n) => n,
+            _ => {
+                return Err(bad_request(format!(
+                    "limit must be an integer between 1 and {}",
+                    crate::suggest::MAX_SUGGESTIONS
+                )));
+            }
+        },
+    };
+    let response = state
+        .run_blocking(move |engine| engine.suggest(&q, limit))
+        .await?;
+    Ok(Json(response))
+}
+
 /// What `/healthz` and `/readyz` report.
 #[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ServingStatus {

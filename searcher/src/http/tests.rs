@@ -452,3 +452,38 @@ async fn shutdown_drains_requests_in_flight() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn suggest_completes_titles_and_words_from_the_dictionary() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = AppState::new(engine(dir.path()), &ServerLimits::default());
+    let reply = call(&state, "/suggest?q=Pag").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let json = reply.json();
+    let texts: Vec<&str> = json["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts.len(), routes::DEFAULT_SUGGESTIONS, "{json}");
+    assert!(texts.iter().all(|t| t.starts_with("page")), "{texts:?}");
+    assert_eq!(json["suggestions"][0]["kind"], "title");
+
+    let words = call(&state, "/suggest?q=common+ite&limit=3").await.json();
+    let first = &words["suggestions"][0];
+    assert!(
+        first["text"].as_str().unwrap().starts_with("common item"),
+        "{words}"
+    );
+    assert_eq!(first["kind"], "word");
+    assert!(words["took_ms"].as_f64().unwrap() < 50.0);
+
+    for bad in ["/suggest", "/suggest?q=a&limit=0", "/suggest?q=a&limit=21"] {
+        let reply = call(&state, bad).await;
+        assert_eq!(reply.status, 400, "{bad}");
+        assert_eq!(reply.json()["error"]["code"], "bad_request", "{bad}");
+    }
+    let empty = call(&state, "/suggest?q=zzzz").await.json();
+    assert_eq!(empty["suggestions"], serde_json::json!([]));
+}

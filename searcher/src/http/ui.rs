@@ -1,4 +1,6 @@
-//! The HTML search page: server-rendered, no JavaScript needed.
+//! The HTML search page: server-rendered, no JavaScript needed. With JavaScript, the
+//! search box offers completions from `/suggest` (a `<datalist>` filled as the user types);
+//! without it, the form works the same minus the completions.
 
 use super::ApiError;
 use crate::SearchResponse;
@@ -44,7 +46,16 @@ form{display:flex;gap:.5rem;margin-bottom:1.5rem}input[type=search]{flex:1;font-
 button{font-size:1rem;padding:.4rem .9rem}.meta{color:#666;font-size:.9rem}.hit{margin:1.2rem 0}\
 .hit a.title{font-size:1.15rem;text-decoration:none}.hit a.title:hover{text-decoration:underline}\
 .url{color:#1a7f37;font-size:.85rem;word-break:break-all}.snippet{margin:.25rem 0;line-height:1.4}\
-mark{background:#fff3a3}.error{color:#b00020}.next{display:inline-block;margin:1rem 0}";
+mark{background:#fff3a3}.error{color:#b00020}.next{display:inline-block;margin:1rem 0}\
+@media (max-width:30rem){body{margin:1rem auto}h1{font-size:1.4rem}form{flex-wrap:wrap}}";
+
+/// Fills the search box's `<datalist>` from `/suggest` as the user types (debounced; stale
+/// answers dropped). The page works without it.
+const AUTOCOMPLETE: &str = "(()=>{const i=document.querySelector('input[name=q]'),l=document.getElementById('suggestions');\
+if(!i||!l||!window.fetch)return;let t=0,n=0;i.addEventListener('input',()=>{clearTimeout(t);const q=i.value;\
+if(!q.trim()){l.replaceChildren();return}t=setTimeout(async()=>{const m=++n;try{\
+const r=await fetch('/suggest?limit=8&q='+encodeURIComponent(q));if(!r.ok||m!==n)return;const j=await r.json();\
+l.replaceChildren(...j.suggestions.map(s=>{const o=document.createElement('option');o.value=s.text;return o}))}catch(e){}},120)})})();";
 
 /// Encodes a query-string component.
 fn encode_component(text: &str) -> String {
@@ -59,6 +70,15 @@ fn encode_component(text: &str) -> String {
         }
     }
     out
+}
+
+/// `1.2 KB`, `3.4 MB`, `512 bytes`.
+fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        0..1_000 => format!("{bytes} bytes"),
+        1_000..1_000_000 => format!("{:.1} KB", bytes as f64 / 1e3),
+        _ => format!("{:.1} MB", bytes as f64 / 1e6),
+    }
 }
 
 /// Renders the whole page.
@@ -82,7 +102,8 @@ pub fn render(page: &Page<'_>) -> String {
     html.push_str("<h1><a href=\"/\" style=\"color:inherit;text-decoration:none\">Quarry</a></h1>");
     html.push_str(&format!(
         "<form action=\"/\" method=get role=search><input type=search name=q value=\"{}\" \
-         aria-label=\"Search\" autofocus><button type=submit>Search</button></form>",
+         aria-label=\"Search\" list=suggestions autocomplete=off autofocus>\
+         <datalist id=suggestions></datalist><button type=submit>Search</button></form>",
         escape_html(q)
     ));
     match page {
@@ -96,10 +117,12 @@ pub fn render(page: &Page<'_>) -> String {
         }
         Page::Results { q, response } => {
             html.push_str(&format!(
-                "<p class=meta>{} result{} · {:.1} ms</p>",
+                "<p class=meta>{}{} result{} · {:.1} ms · {} read from the index</p>",
+                if response.total_relation == "gte" { "at least " } else { "" },
                 response.total,
                 if response.total == 1 { "" } else { "s" },
-                response.took_ms
+                response.took_ms,
+                human_bytes(response.index_bytes_read)
             ));
             if response.hits.is_empty() {
                 html.push_str("<p>No pages match all of these words.</p>");
@@ -122,7 +145,7 @@ pub fn render(page: &Page<'_>) -> String {
             }
         }
     }
-    html.push_str("</body></html>");
+    html.push_str(&format!("<script>{AUTOCOMPLETE}</script></body></html>"));
     html
 }
 

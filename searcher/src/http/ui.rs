@@ -118,7 +118,11 @@ pub fn render(page: &Page<'_>) -> String {
         Page::Results { q, response } => {
             html.push_str(&format!(
                 "<p class=meta>{}{} result{} · {:.1} ms · {} read from the index</p>",
-                if response.total_relation == "gte" { "at least " } else { "" },
+                if response.total_relation == "gte" {
+                    "at least "
+                } else {
+                    ""
+                },
                 response.total,
                 if response.total == 1 { "" } else { "s" },
                 response.took_ms,

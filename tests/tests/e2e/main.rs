@@ -7,3 +7,4 @@ mod errors;
 mod pipeline;
 mod politeness;
 mod traps;
+mod web_page;

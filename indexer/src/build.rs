@@ -12,6 +12,7 @@ use tantivy::{DateTime, Index, IndexWriter, TantivyDocument, Term};
 use tracing::{info, warn};
 
 use crate::analyzer::register_analyzers;
+use crate::boilerplate::{BlockCounts, block_hashes, strip};
 use crate::dedup::{Candidate, content_hash, duplicates, fnv, simhash};
 use crate::dictionary::{Dictionary, WordCounts, title_key};
 use crate::document::{extract_document, is_html};
@@ -358,7 +359,7 @@ fn run(
     let old_indexed: HashMap<String, Indexed> = state
         .pages
         .iter()
-        .filter_map(|(url, page)| page.indexed.map(|indexed| (url.clone(), indexed)))
+        .filter_map(|(url, page)| page.indexed.clone().map(|indexed| (url.clone(), indexed)))
         .collect();
 
     // Pass 1: parse every new record once, in parallel.
@@ -411,6 +412,8 @@ fn run(
     let mut hosts: HashMap<String, u32> = HashMap::new();
     let mut host_of = vec![0u32; urls.len()];
     let mut title_keys = Vec::with_capacity(urls.len());
+    let mut blocks = BlockCounts::default();
+    let mut page_blocks: Vec<Vec<u64>> = Vec::with_capacity(urls.len());
     {
         let mut reader = metas.reader()?;
         for (i, place) in places.iter().enumerate() {
@@ -423,6 +426,8 @@ fn run(
                 }
             }
             title_keys.push(title_key(&page.title));
+            blocks.add(host_of[i], &page.blocks);
+            page_blocks.push(page.blocks);
             candidates.push(Candidate {
                 url: page.url,
                 hash: page.hash,
@@ -458,9 +463,11 @@ fn run(
                 anchors: anchors.get(&i).map_or(0, |text| fnv(text.bytes())),
                 page_rank: RankStep::of(page_rank[i]),
                 host_rank: RankStep::of(host_rank[i]),
+                boilerplate: blocks.boilerplate(host_of[i], &page_blocks[i]),
             })
         })
         .collect();
+    drop((blocks, page_blocks));
 
     info!(
         pages = urls.len(),
@@ -496,11 +503,15 @@ fn run(
             build
                 .writer
                 .delete_term(Term::from_field_text(build.fields.url, url));
-            let page: PageText = reader.read(old.text)?;
+            let mut page: PageText = reader.read(old.text)?;
+            page.body = strip(&page.body, &old.boilerplate);
             let _ = count_words.send((dictionary_text(&page), false));
         }
         for &i in &added {
-            let page: PageText = reader.read(places[i].text)?;
+            let mut page: PageText = reader.read(places[i].text)?;
+            if let Some(indexed) = &indexed[i] {
+                page.body = strip(&page.body, &indexed.boilerplate);
+            }
             let _ = count_words.send((dictionary_text(&page), true));
             let signals = Signals {
                 anchors: anchors.remove(&i).unwrap_or_default(),
@@ -766,6 +777,7 @@ fn extract_record(record: &PageRecord) -> (PageMeta, PageText) {
         links,
         hash,
         simhash: simhash(&page.body),
+        blocks: block_hashes(&page.body),
     };
     let text = PageText {
         url: record.url.clone(),

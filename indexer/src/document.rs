@@ -19,7 +19,8 @@ pub struct ExtractedPage {
     pub title: String,
     /// The text of `h1`–`h3` elements, one heading per line.
     pub headings: String,
-    /// The visible body text, whitespace-collapsed, at most [`MAX_BODY_CHARS`] characters.
+    /// The visible body text, whitespace-collapsed, at most [`MAX_BODY_CHARS`] characters;
+    /// block-level elements (paragraphs, list items, table cells, …) end with a `\n`.
     pub body: String,
 }
 
@@ -141,8 +142,23 @@ fn push_collapsed(out: &mut String, text: &str, limit: usize) {
         out.push_str(word);
     }
     // Keep the separation that trailing whitespace implied for the next text node.
-    if text.ends_with(char::is_whitespace) && !out.is_empty() && !out.ends_with(' ') {
+    if text.ends_with(char::is_whitespace)
+        && !out.is_empty()
+        && !out.ends_with(' ')
+        && !out.ends_with('\n')
+    {
         out.push(' ');
+    }
+}
+
+/// Ends the current block of the body: blocks are separated by one `\n` (the indexer
+/// removes blocks repeated across a host's pages; see `boilerplate`).
+fn end_block(body: &mut String) {
+    while body.ends_with(' ') {
+        body.pop();
+    }
+    if !body.is_empty() && !body.ends_with('\n') {
+        body.push('\n');
     }
 }
 
@@ -240,8 +256,8 @@ fn extract(html: &str, page_url: Option<&Url>) -> ExtractedDocument {
                         heading_depth += 1;
                         h1_open = h1_open || name == "h1";
                     }
-                    if BLOCKS.contains(&name) && !body.is_empty() && !body.ends_with(' ') {
-                        body.push(' ');
+                    if BLOCKS.contains(&name) {
+                        end_block(&mut body);
                     }
                 }
                 Node::Text(text) => {
@@ -296,8 +312,8 @@ fn extract(html: &str, page_url: Option<&Url>) -> ExtractedDocument {
                             h1_open = false;
                         }
                     }
-                    if BLOCKS.contains(&name) && !body.is_empty() && !body.ends_with(' ') {
-                        body.push(' ');
+                    if BLOCKS.contains(&name) {
+                        end_block(&mut body);
                     }
                 }
             }
@@ -342,7 +358,7 @@ mod tests {
         );
         assert_eq!(page.title, "The Title");
         assert_eq!(page.headings, "Main heading\nSub");
-        assert_eq!(page.body, "Main heading First paragraph. Second Sub");
+        assert_eq!(page.body, "Main heading\nFirst paragraph.\nSecond\nSub");
     }
 
     #[test]
@@ -370,7 +386,7 @@ mod tests {
                 ("http://example.com/empty", ""),
             ]
         );
-        assert_eq!(doc.page.body, "First link skip mail After");
+        assert_eq!(doc.page.body, "First link\nskip mail\nAfter");
     }
 
     #[test]
@@ -382,7 +398,7 @@ mod tests {
     #[test]
     fn block_elements_separate_words() {
         let page = extract_page("<p>one</p><p>two</p><ul><li>a</li><li>b</li></ul>x<br>y");
-        assert_eq!(page.body, "one two a b x y");
+        assert_eq!(page.body.replace('\n', " "), "one two a b x y");
     }
 
     #[test]

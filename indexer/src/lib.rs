@@ -20,6 +20,7 @@
 //! ```
 
 mod analyzer;
+mod boilerplate;
 mod build;
 mod dedup;
 mod dictionary;

@@ -35,7 +35,7 @@ const STATE_FILE: &str = "state.json";
 pub(crate) const STATE_FILES: &[&str] = &[META_SPILL, TEXT_SPILL, STATE_FILE];
 /// Bumped when the layout of the state or the spills changes: an update then refuses the
 /// old generation and a rebuild is needed.
-const STATE_VERSION: u32 = 1;
+const STATE_VERSION: u32 = 2;
 
 /// What the link-graph pass reads of a page.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,6 +47,9 @@ pub(crate) struct PageMeta {
     pub hash: Option<u64>,
     /// Near-duplicate fingerprint of the body.
     pub simhash: Option<u64>,
+    /// Hashes of the body's edge blocks (boilerplate candidates), sorted.
+    #[serde(default)]
+    pub blocks: Vec<u64>,
 }
 
 /// What a document is built from.
@@ -70,7 +73,7 @@ pub(crate) struct Place {
 
 /// What the indexed document of a URL was built from. A page whose inputs are unchanged
 /// is not re-indexed by an update.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Indexed {
     /// The text version.
     pub text: Place,
@@ -80,6 +83,8 @@ pub(crate) struct Indexed {
     /// round trip exactly.
     pub page_rank: RankStep,
     pub host_rank: RankStep,
+    /// Body blocks left out as boilerplate of the host (hashes, sorted).
+    pub boilerplate: Vec<u64>,
 }
 
 /// The latest extraction of one URL.

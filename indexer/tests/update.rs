@@ -39,8 +39,11 @@ const WORDS: &[&str] = &[
 
 /// A page of site `host` number `n`, version `version`, linking to a few other pages.
 fn page(host: usize, n: usize, version: usize) -> PageRecord {
-    let mut body =
-        format!("<title>Page {n} of site {host} v{version}</title><h1>Heading {n}</h1><p>");
+    // A template block on every page of a site: boilerplate the index leaves out.
+    let mut body = format!(
+        "<title>Page {n} of site {host} v{version}</title><div>Site {host} chrome banner</div>\
+         <h1>Heading {n}</h1><p>"
+    );
     // A small LCG seeded by the page: different pages share words but not word order.
     let mut seed = (host * 1_000 + n * 10 + version) as u64;
     for _ in 0..(20 + n % 7) {
@@ -258,6 +261,17 @@ fn updates_equal_a_full_rebuild() {
 
     let layout = IndexLayout::new(&index);
     let generation = Generation::open_current(&layout).unwrap();
+    let reader = generation.index.reader().unwrap();
+    let parser = QueryParser::for_index(&generation.index, vec![generation.fields.body]);
+    let banner = parser.parse_query("banner").unwrap();
+    assert_eq!(
+        reader
+            .searcher()
+            .search(&banner, &tantivy::collector::Count)
+            .unwrap(),
+        0,
+        "the template block is left out of every body"
+    );
     let dictionary = Dictionary::open(&layout.generation_dir(generation.id))
         .unwrap()
         .unwrap();

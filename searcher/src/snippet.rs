@@ -51,7 +51,8 @@ impl Snippets {
             let mut snippet = generator.snippet_from_doc(document);
             if !snippet.fragment().trim().is_empty() && !snippet.highlighted().is_empty() {
                 snippet.set_snippet_prefix_postfix("<mark>", "</mark>");
-                return snippet.to_html().trim().to_string();
+                // Bodies separate blocks with newlines; a snippet is one line.
+                return snippet.to_html().trim().replace('\n', " ");
             }
         }
         let body = document
@@ -68,7 +69,7 @@ fn leading_passage(text: &str) -> String {
     if let Some((index, _)) = text.char_indices().nth(SNIPPET_CHARS) {
         end = text[..index].rfind(' ').unwrap_or(index);
     }
-    let mut out = escape_html(text[..end].trim());
+    let mut out = escape_html(text[..end].trim()).replace('\n', " ");
     if end < text.len() {
         out.push('…');
     }

@@ -18,7 +18,7 @@ use crate::document::{Link, extract_document, is_html};
 use crate::error::IndexError;
 use crate::generation::{GenerationId, GenerationMeta, IndexLayout, unix_seconds};
 use crate::graph::LinkGraph;
-use crate::schema::{Fields, build_schema};
+use crate::schema::{Fields, build_schema, host_suffixes};
 
 /// How to build a generation.
 #[derive(Debug, Clone)]
@@ -687,6 +687,10 @@ fn build_document(page: Extracted, signals: &Signals, fields: Fields) -> Tantivy
     let mut document = TantivyDocument::default();
     document.add_text(fields.url, &page.url);
     document.add_text(fields.host, &host);
+    for suffix in host_suffixes(&host) {
+        document.add_text(fields.site, suffix);
+    }
+    document.add_text(fields.url_terms, &page.url);
     document.add_text(fields.title, &page.title);
     document.add_text(fields.headings, &page.headings);
     document.add_text(fields.body, &page.body);

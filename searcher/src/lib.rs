@@ -18,9 +18,11 @@
 //! # }
 //! ```
 
+pub mod crowding;
 mod engine;
 mod error;
 pub mod eval;
+pub mod explain;
 pub mod http;
 pub mod paging;
 pub mod query;
@@ -29,4 +31,5 @@ pub mod snippet;
 
 pub use engine::{Hit, MAX_LIMIT, SearchEngine, SearchRequest, SearchResponse};
 pub use error::{ErrorCode, SearchError};
+pub use explain::Explanation;
 pub use rank::MatchMode;

@@ -17,6 +17,7 @@ pub struct SearchParams {
     q: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
+    explain: Option<String>,
 }
 
 fn bad_parameter(message: String) -> ApiError {
@@ -59,6 +60,7 @@ impl SearchParams {
                 "q" => &mut params.q,
                 "limit" => &mut params.limit,
                 "cursor" => &mut params.cursor,
+                "explain" => &mut params.explain,
                 _ => continue,
             };
             if slot.is_some() {
@@ -89,10 +91,19 @@ fn to_request(params: &SearchParams) -> Result<SearchRequest, ApiError> {
             )
         })?,
     };
-    Ok(SearchRequest::new(q, limit, params.cursor.as_deref())?)
+    let explain = match params.explain.as_deref() {
+        None | Some("" | "false" | "0") => false,
+        Some("true" | "1") => true,
+        Some(_) => {
+            return Err(bad_parameter(
+                "explain must be `true` or `false`".to_string(),
+            ));
+        }
+    };
+    Ok(SearchRequest::new(q, limit, params.cursor.as_deref())?.with_explain(explain))
 }
 
-/// `GET /search?q=…&limit=…&cursor=…`
+/// `GET /search?q=…&limit=…&cursor=…&explain=true`
 pub async fn search(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -170,5 +181,16 @@ mod tests {
             assert_eq!(error.code(), ErrorCode::BadParameter, "{bad}");
         }
         assert!(SearchParams::parse(None).unwrap().q.is_none());
+    }
+
+    #[test]
+    fn explain_is_a_boolean() {
+        for good in ["q=x&explain=true", "q=x&explain=0", "q=x&explain="] {
+            let params = SearchParams::parse(Some(good)).unwrap();
+            assert!(to_request(&params).is_ok(), "{good}");
+        }
+        let params = SearchParams::parse(Some("q=x&explain=maybe")).unwrap();
+        let error = to_request(&params).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::BadParameter);
     }
 }

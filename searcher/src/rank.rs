@@ -329,6 +329,9 @@ pub fn build_query(
     Some(Box::new(BooleanQuery::new(other)))
 }
 
+/// The clauses of a boolean query.
+type Clauses = Vec<(Occur, Box<dyn Query>)>;
+
 /// One named part of a hit's text score, for `explain`.
 #[derive(Debug)]
 pub struct ScorePart {
@@ -346,7 +349,7 @@ pub fn score_parts(
     fields: &Fields,
     analyzer: &mut TextAnalyzer,
 ) -> Vec<ScorePart> {
-    let mut by_role: Vec<(FieldRole, Vec<(Occur, Box<dyn Query>)>)> = FIELD_WEIGHTS
+    let mut by_role: Vec<(FieldRole, Clauses)> = FIELD_WEIGHTS
         .iter()
         .map(|&(role, _)| (role, Vec::new()))
         .collect();

@@ -278,8 +278,8 @@ fn pages_of(engine: &SearchEngine, q: &str, limit: usize) -> Vec<Vec<quarry_sear
     let mut cursor: Option<String> = None;
     loop {
         let response = engine
-            .search(&SearchRequest::new(q, limit, cursor.as_deref()).unwrap())
-            .unwrap();
+            .search(&SearchRequest::new(q, limit, cursor.as_deref()).expect("request"))
+            .expect("search");
         assert!(
             !response.hits.is_empty() || out.is_empty(),
             "an empty page after a cursor"

@@ -19,7 +19,7 @@ use crate::document::{extract_document, is_html};
 use crate::error::IndexError;
 use crate::generation::{GenerationId, GenerationMeta, IndexLayout, unix_seconds};
 use crate::graph::LinkGraph;
-use crate::schema::{Fields, build_schema};
+use crate::schema::{Fields, build_schema, host_suffixes};
 use crate::state::{
     Indexed, META_SPILL, PageMeta, PageState, PageText, RankStep, Spill, State, TEXT_SPILL,
 };
@@ -896,6 +896,10 @@ fn build_document(page: PageText, signals: &Signals, fields: Fields) -> TantivyD
     let mut document = TantivyDocument::default();
     document.add_text(fields.url, &page.url);
     document.add_text(fields.host, &host);
+    for suffix in host_suffixes(&host) {
+        document.add_text(fields.site, suffix);
+    }
+    document.add_text(fields.url_terms, &page.url);
     document.add_text(fields.title, &page.title);
     document.add_text(fields.headings, &page.headings);
     document.add_text(fields.body, &page.body);

@@ -41,4 +41,4 @@ pub use document::{
 };
 pub use error::IndexError;
 pub use generation::{Generation, GenerationId, GenerationMeta, IndexLayout, IndexStats};
-pub use schema::{Fields, build_schema};
+pub use schema::{Fields, build_schema, host_suffixes};

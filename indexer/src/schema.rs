@@ -14,6 +14,13 @@ pub struct Fields {
     pub url: Field,
     /// Host name of the URL (lower case); untokenized, stored, fast.
     pub host: Field,
+    /// The host and each of its parent domains (`docs.example.org`, `example.org`, `org`),
+    /// one raw token each; indexed only. A `site:example.org` query is one term lookup
+    /// that also finds subdomains.
+    pub site: Field,
+    /// The words of the URL, analyzed like text but without positions; indexed only, for
+    /// `url:` queries.
+    pub url_terms: Field,
     /// `<title>` text (or the first heading); analyzed with positions, stored.
     pub title: Field,
     /// `h1`–`h3` text; analyzed with positions.
@@ -49,12 +56,31 @@ fn text(stored: bool) -> TextOptions {
     }
 }
 
+/// The values of the [`Fields::site`] field for `host`: the host itself and every parent
+/// domain, longest first (`a.b.c` → `a.b.c`, `b.c`, `c`). Empty for an empty host.
+pub fn host_suffixes(host: &str) -> impl Iterator<Item = &str> {
+    let host = host.trim_end_matches('.');
+    let starts = std::iter::once(0).chain(host.match_indices('.').map(|(dot, _)| dot + 1));
+    starts
+        .map(move |start| &host[start..])
+        .filter(|suffix| !suffix.is_empty() && !suffix.starts_with('.'))
+}
+
 /// Builds the schema and returns it with its fields.
 pub fn build_schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
     let fields = Fields {
         url: builder.add_text_field("url", STRING | STORED),
         host: builder.add_text_field("host", STRING | STORED | FAST),
+        site: builder.add_text_field("site", STRING),
+        url_terms: builder.add_text_field(
+            "url_terms",
+            TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(ANALYZER_EN)
+                    .set_index_option(IndexRecordOption::Basic),
+            ),
+        ),
         title: builder.add_text_field("title", text(true)),
         headings: builder.add_text_field("headings", text(false)),
         body: builder.add_text_field("body", text(true)),
@@ -90,6 +116,8 @@ impl Fields {
         Ok(Fields {
             url: get("url")?,
             host: get("host")?,
+            site: get("site")?,
+            url_terms: get("url_terms")?,
             title: get("title")?,
             headings: get("headings")?,
             body: get("body")?,
@@ -100,5 +128,25 @@ impl Fields {
             page_rank: get("page_rank")?,
             host_rank: get("host_rank")?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_suffixes_are_the_host_and_its_parents() {
+        let all: Vec<&str> = host_suffixes("docs.example.org").collect();
+        assert_eq!(all, vec!["docs.example.org", "example.org", "org"]);
+        assert_eq!(
+            host_suffixes("localhost").collect::<Vec<_>>(),
+            vec!["localhost"]
+        );
+        assert_eq!(host_suffixes("").count(), 0);
+        assert_eq!(
+            host_suffixes("a..b.").collect::<Vec<_>>(),
+            vec!["a..b", "b"]
+        );
     }
 }

@@ -16,11 +16,15 @@ use tantivy::{IndexReader, ReloadPolicy, TantivyDocument};
 use tracing::info;
 
 use crate::cache::{CacheKey, CacheStats, DEFAULT_CACHE_ENTRIES, ResultCache};
+use crate::crowding::{
+    self, CANDIDATES_PER_HIT, DEFAULT_MAX_PER_HOST, HostLookup, HostSpread, Spread,
+};
 use crate::directory::{CountingDirectory, measure};
 use crate::error::SearchError;
+use crate::explain::{Explanation, explain};
 use crate::paging::{Cursor, TopAfter};
 use crate::query;
-use crate::rank::{MatchMode, build_query};
+use crate::rank::{MatchMode, StaticRank, build_query, score_parts};
 use crate::snippet::Snippets;
 
 /// Largest number of hits per page.
@@ -33,6 +37,8 @@ pub struct SearchRequest {
     limit: usize,
     cursor: Option<Cursor>,
     mode: MatchMode,
+    explain: bool,
+    max_per_host: usize,
 }
 
 impl SearchRequest {
@@ -60,12 +66,28 @@ impl SearchRequest {
             limit,
             cursor,
             mode: MatchMode::All,
+            explain: false,
+            max_per_host: DEFAULT_MAX_PER_HOST,
         })
     }
 
     /// The same request with clauses combined as `mode` says (default: all required).
     pub fn with_mode(mut self, mode: MatchMode) -> SearchRequest {
         self.mode = mode;
+        self
+    }
+
+    /// The same request with (or without) an [`Explanation`] on every hit (default:
+    /// without; explaining costs a few extra lookups per hit).
+    pub fn with_explain(mut self, explain: bool) -> SearchRequest {
+        self.explain = explain;
+        self
+    }
+
+    /// The same request showing at most `max` hits of one host per page when the matches
+    /// span several hosts; 0 shows any number (default: [`DEFAULT_MAX_PER_HOST`]).
+    pub fn with_max_per_host(mut self, max: usize) -> SearchRequest {
+        self.max_per_host = max;
         self
     }
 }
@@ -83,6 +105,17 @@ pub struct Hit {
     pub score: f32,
     /// Host of the URL.
     pub host: String,
+    /// When the page was fetched, RFC 3339 in UTC; absent for documents without a fetch
+    /// time (judged collections).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetched_at: Option<String>,
+    /// Set on the last hit of a host whose further hits were held back on this page (host
+    /// crowding): the query that lists them, `site:host <query>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more_from_host: Option<String>,
+    /// The parts of the score, when the request asked for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Explanation>,
 }
 
 /// The answer to a search.
@@ -90,7 +123,8 @@ pub struct Hit {
 pub struct SearchResponse {
     /// The query as received.
     pub query: String,
-    /// Number of matching documents.
+    /// Number of matching documents. Hits held back by host crowding count too, so pages
+    /// may show fewer.
     pub total: u64,
     /// `"eq"`: `total` is exact.
     pub total_relation: String,
@@ -316,11 +350,34 @@ impl SearchEngine {
             return Ok(response);
         };
         let searcher = loaded.reader.searcher();
-        // One more than asked tells whether a next page exists.
-        let collector = (TopAfter::new(request.limit + 1, after), Count);
-        let (keys, total) = searcher.search(tantivy_query.as_ref(), &collector)?;
+        let static_rank = StaticRank::new(&fields);
+        let crowding =
+            (request.max_per_host > 0 && !parsed.restricts_site()).then_some(request.max_per_host);
+        // A crowded page may hold hits back, so it looks further than `limit`; one more
+        // candidate than it may examine tells whether a next page exists.
+        let window = match crowding {
+            Some(_) => request.limit * CANDIDATES_PER_HIT,
+            None => request.limit,
+        };
+        let collector = (
+            TopAfter::new(window + 1, after).with_static_rank(static_rank),
+            Count,
+            HostSpread::new(crowding.map(|_| fields.host)),
+        );
+        let (keys, total, spread) = searcher.search(tantivy_query.as_ref(), &collector)?;
+        let hosts = HostLookup::new(&searcher, fields.host)?;
+        let candidate_hosts: Vec<String> = keys.iter().map(|key| hosts.host(key.address)).collect();
+        let host_refs: Vec<&str> = candidate_hosts.iter().map(String::as_str).collect();
+        let max_per_host = crowding.filter(|_| spread == Spread::Many);
+        let page = crowding::select(&host_refs, request.limit, window, max_per_host);
         let snippets = Snippets::new(&searcher, tantivy_query.as_ref(), fields.body);
-        for key in keys.iter().take(request.limit) {
+        let parts = if request.explain {
+            score_parts(&parsed, &fields, &mut analyzer)
+        } else {
+            Vec::new()
+        };
+        for &index in &page.shown {
+            let key = keys[index];
             let document: TantivyDocument = searcher.doc(key.address)?;
             let text = |field| {
                 document
@@ -334,16 +391,38 @@ impl SearchEngine {
                 title if title.is_empty() => url.clone(),
                 title => title,
             };
+            let explanation = if request.explain {
+                Some(explain(
+                    &searcher,
+                    tantivy_query.as_ref(),
+                    &parts,
+                    static_rank,
+                    key.address,
+                    key.score,
+                )?)
+            } else {
+                None
+            };
+            let host = text(fields.host);
             response.hits.push(Hit {
                 snippet: snippets.for_document(&document),
-                host: text(fields.host),
+                more_from_host: page
+                    .crowded
+                    .contains(&index)
+                    .then(|| format!("site:{host} {}", request.query.trim())),
+                fetched_at: document
+                    .get_first(fields.fetched_at)
+                    .and_then(|value| value.as_datetime())
+                    .and_then(rfc3339),
+                explain: explanation,
+                host,
                 score: key.score,
                 title,
                 url,
             });
         }
-        if keys.len() > request.limit
-            && let Some(last) = keys.get(request.limit - 1)
+        if page.more
+            && let Some(last) = page.last_examined.and_then(|index| keys.get(index))
         {
             let cursor = Cursor {
                 generation: generation.id.0,
@@ -355,6 +434,14 @@ impl SearchEngine {
         response.took_ms = elapsed_ms(started);
         Ok(response)
     }
+}
+
+/// A fetch time as RFC 3339 (`2024-05-01T12:00:00Z`); `None` if out of range.
+fn rfc3339(time: tantivy::DateTime) -> Option<String> {
+    time::OffsetDateTime::from_unix_timestamp(time.into_timestamp_secs())
+        .ok()?
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok()
 }
 
 fn elapsed_ms(started: Instant) -> f64 {

@@ -22,10 +22,12 @@
 //! ```
 
 mod cache;
+pub mod crowding;
 pub mod directory;
 mod engine;
 mod error;
 pub mod eval;
+pub mod explain;
 pub mod http;
 pub mod paging;
 pub mod query;
@@ -36,4 +38,5 @@ pub mod suggest;
 pub use cache::{CacheStats, DEFAULT_CACHE_ENTRIES};
 pub use engine::{EngineStats, Hit, MAX_LIMIT, SearchEngine, SearchRequest, SearchResponse};
 pub use error::{ErrorCode, SearchError};
+pub use explain::Explanation;
 pub use rank::MatchMode;

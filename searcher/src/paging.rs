@@ -13,6 +13,7 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
 
 use crate::error::SearchError;
+use crate::rank::{SegmentStaticRank, StaticRank};
 
 const CURSOR_VERSION: u8 = 1;
 const CURSOR_BYTES: usize = 1 + 8 + 4 + 4 + 4 + 2;
@@ -20,7 +21,8 @@ const CURSOR_BYTES: usize = 1 + 8 + 4 + 4 + 4 + 2;
 /// The sort key of a hit.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SortKey {
-    /// BM25 score.
+    /// Final score: the text score times the static-rank factor, exactly as collected, so
+    /// that a cursor compares equal to the hit it was made from.
     pub score: Score,
     /// Where the document is in this generation.
     pub address: DocAddress,
@@ -139,12 +141,24 @@ impl Cursor {
 pub struct TopAfter {
     limit: usize,
     after: Option<SortKey>,
+    static_rank: Option<StaticRank>,
 }
 
 impl TopAfter {
-    /// Top `limit` hits after `after`.
+    /// Top `limit` hits after `after`, by the query's score.
     pub fn new(limit: usize, after: Option<SortKey>) -> TopAfter {
-        TopAfter { limit, after }
+        TopAfter {
+            limit,
+            after,
+            static_rank: None,
+        }
+    }
+
+    /// The same, with every score multiplied by the page's static-rank factor before it is
+    /// compared or kept.
+    pub fn with_static_rank(mut self, static_rank: StaticRank) -> TopAfter {
+        self.static_rank = Some(static_rank);
+        self
     }
 }
 
@@ -153,6 +167,7 @@ pub struct TopAfterSegment {
     segment: SegmentOrdinal,
     limit: usize,
     after: Option<SortKey>,
+    static_rank: Option<SegmentStaticRank>,
     heap: BinaryHeap<Worst>,
 }
 
@@ -160,6 +175,10 @@ impl SegmentCollector for TopAfterSegment {
     type Fruit = Vec<SortKey>;
 
     fn collect(&mut self, doc: DocId, score: Score) {
+        let score = match &self.static_rank {
+            Some(rank) => score * rank.factor(doc),
+            None => score,
+        };
         let key = SortKey {
             score,
             address: DocAddress::new(self.segment, doc),
@@ -194,12 +213,16 @@ impl Collector for TopAfter {
     fn for_segment(
         &self,
         segment: SegmentOrdinal,
-        _reader: &SegmentReader,
+        reader: &SegmentReader,
     ) -> tantivy::Result<TopAfterSegment> {
         Ok(TopAfterSegment {
             segment,
             limit: self.limit,
             after: self.after,
+            static_rank: self
+                .static_rank
+                .map(|rank| rank.for_segment(reader))
+                .transpose()?,
             heap: BinaryHeap::with_capacity(self.limit.min(1024) + 1),
         })
     }
@@ -293,6 +316,7 @@ mod tests {
                 segment,
                 limit: self.limit,
                 after: self.after,
+                static_rank: None,
                 heap: BinaryHeap::new(),
             }
         }

@@ -9,6 +9,13 @@ use tantivy::{Searcher, TantivyDocument};
 /// Target snippet length in characters.
 pub const SNIPPET_CHARS: usize = 220;
 
+/// Only this much of the start of a body is searched for the best passage, in bytes.
+/// Cutting a snippet analyzes the whole text it is given: a search whose one hit is a
+/// 486 KB page took 100–120 ms with the whole body and 40–60 ms with this cap
+/// (`snippets_of_huge_pages_are_short_and_fast` in `tests/engine.rs`, dev profile). A
+/// match further in than this gets the leading passage instead.
+pub const SNIPPET_SOURCE_BYTES: usize = 200_000;
+
 /// Escapes text for inclusion in HTML element content or a quoted attribute.
 pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -47,20 +54,32 @@ impl Snippets {
     /// The highlighted snippet for `document`; when the body has no match (e.g. only the
     /// title matched) the start of the body, escaped.
     pub fn for_document(&self, document: &TantivyDocument) -> String {
+        let body = document
+            .get_first(self.body)
+            .and_then(|value| tantivy::schema::Value::as_str(&value))
+            .unwrap_or("");
         if let Some(generator) = &self.generator {
-            let mut snippet = generator.snippet_from_doc(document);
+            let mut snippet = generator.snippet(prefix(body, SNIPPET_SOURCE_BYTES));
             if !snippet.fragment().trim().is_empty() && !snippet.highlighted().is_empty() {
                 snippet.set_snippet_prefix_postfix("<mark>", "</mark>");
                 // Bodies separate blocks with newlines; a snippet is one line.
                 return snippet.to_html().trim().replace('\n', " ");
             }
         }
-        let body = document
-            .get_first(self.body)
-            .and_then(|value| tantivy::schema::Value::as_str(&value))
-            .unwrap_or("");
         leading_passage(body)
     }
+}
+
+/// The longest prefix of `text` of at most `max_bytes` that ends on a character boundary.
+fn prefix(text: &str, max_bytes: usize) -> &str {
+    if text.len() <= max_bytes {
+        return text;
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// The first [`SNIPPET_CHARS`] characters of `text`, cut at a word boundary, escaped.
@@ -86,6 +105,13 @@ mod tests {
             escape_html(r#"<a href="x">&'</a>"#),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
         );
+    }
+
+    #[test]
+    fn prefix_ends_on_a_char_boundary() {
+        assert_eq!(prefix("héllo", 2), "h");
+        assert_eq!(prefix("héllo", 3), "hé");
+        assert_eq!(prefix("héllo", 100), "héllo");
     }
 
     #[test]

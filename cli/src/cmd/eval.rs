@@ -124,9 +124,10 @@ fn read_qrels(path: &Path) -> anyhow::Result<HashMap<String, Judgments>> {
     Ok(qrels)
 }
 
-/// Natural-language text as a query: quotes and leading `-`/`+` would be syntax.
+/// Natural-language text as a query: quotes, leading `-`/`+` and `name:` operators would
+/// be syntax (the analyzer splits words at `:` anyway).
 fn as_plain_query(text: &str) -> String {
-    text.replace('"', " ")
+    text.replace(['"', ':'], " ")
         .split_whitespace()
         .map(|word| word.trim_start_matches(['-', '+']))
         .filter(|word| !word.is_empty() && *word != "OR")
@@ -231,5 +232,6 @@ mod tests {
             as_plain_query(r#"-1 "dose" OR +more x-ray"#),
             "1 dose more x-ray"
         );
+        assert_eq!(as_plain_query("title:cells lang:en"), "title cells lang en");
     }
 }

@@ -28,6 +28,9 @@ pub struct SearchParams {
     limit: Option<String>,
     /// The `next_cursor` of the previous page, to get the next one.
     cursor: Option<String>,
+    /// `true`: every hit carries its score parts (`explanation`).
+    #[param(value_type = Option<bool>)]
+    explain: Option<String>,
 }
 
 fn bad_request(message: String) -> ApiError {
@@ -70,6 +73,7 @@ impl SearchParams {
                 "q" => &mut params.q,
                 "limit" => &mut params.limit,
                 "cursor" => &mut params.cursor,
+                "explain" => &mut params.explain,
                 _ => continue,
             };
             if slot.is_some() {
@@ -100,10 +104,17 @@ fn to_request(params: &SearchParams) -> Result<SearchRequest, ApiError> {
             )
         })?,
     };
-    Ok(SearchRequest::new(q, limit, params.cursor.as_deref())?)
+    let explain = match params.explain.as_deref() {
+        None | Some("" | "false" | "0") => false,
+        Some("true" | "1") => true,
+        Some(_) => {
+            return Err(bad_request("explain must be `true` or `false`".to_string()));
+        }
+    };
+    Ok(SearchRequest::new(q, limit, params.cursor.as_deref())?.with_explain(explain))
 }
 
-/// `GET /search?q=…&limit=…&cursor=…`
+/// `GET /search?q=…&limit=…&cursor=…&explain=true`
 #[utoipa::path(
     get,
     path = "/search",
@@ -321,5 +332,16 @@ mod tests {
             assert_eq!(error.code(), ErrorCode::BadRequest, "{bad}");
         }
         assert!(SearchParams::parse(None).unwrap().q.is_none());
+    }
+
+    #[test]
+    fn explain_is_a_boolean() {
+        for good in ["q=x&explain=true", "q=x&explain=0", "q=x&explain="] {
+            let params = SearchParams::parse(Some(good)).unwrap();
+            assert!(to_request(&params).is_ok(), "{good}");
+        }
+        let params = SearchParams::parse(Some("q=x&explain=maybe")).unwrap();
+        let error = to_request(&params).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::BadRequest);
     }
 }

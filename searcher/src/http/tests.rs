@@ -202,7 +202,7 @@ async fn every_routed_path_is_described_in_openapi() {
         .as_array()
         .unwrap();
     let names: Vec<&str> = params.iter().filter_map(|p| p["name"].as_str()).collect();
-    assert_eq!(names, ["q", "limit", "cursor"]);
+    assert_eq!(names, ["q", "limit", "cursor", "explain"]);
 
     let served = call(&state, "/openapi.json").await;
     assert_eq!(served.json(), document);

@@ -320,12 +320,19 @@ pub fn update(
     let previous = match layout.current()? {
         Some(id) => {
             let dir = layout.generation_dir(id);
-            State::load(&dir)?.map(|state| Previous { dir, state })
+            // A generation of another schema (an older version) cannot be continued.
+            let same_schema = Index::open_in_dir(&dir)
+                .map(|index| index.schema() == build_schema().0)
+                .unwrap_or(false);
+            match State::load(&dir)? {
+                Some(state) if same_schema => Some(Previous { dir, state }),
+                _ => None,
+            }
         }
         None => None,
     };
     if previous.is_none() {
-        info!("no generation to update: building from the whole page store");
+        info!("no generation this version can continue: building from the whole page store");
     }
     let build = Build::begin(
         index_dir,

@@ -138,7 +138,16 @@ pub struct SearchResponse {
     pub generation: String,
     /// Bytes this search read from index files (0 when answered from the result cache).
     pub index_bytes_read: u64,
+    /// A spelling correction of the query (from the index's dictionary) that matches more
+    /// pages; offered on the first page when the query matches fewer than
+    /// [`DID_YOU_MEAN_BELOW`] pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub did_you_mean: Option<String>,
 }
+
+/// Queries matching fewer pages than this get a did-you-mean suggestion when a corrected
+/// query matches more.
+pub const DID_YOU_MEAN_BELOW: u64 = 3;
 
 struct Loaded {
     generation: Generation,
@@ -344,12 +353,14 @@ impl SearchEngine {
             next_cursor: None,
             generation: generation.id.to_string(),
             index_bytes_read: 0,
+            did_you_mean: None,
         };
+        let searcher = loaded.reader.searcher();
         let Some(tantivy_query) = build_query(&parsed, &fields, &mut analyzer, request.mode) else {
+            response.did_you_mean = did_you_mean(&loaded, &searcher, request, 0, &mut analyzer)?;
             response.took_ms = elapsed_ms(started);
             return Ok(response);
         };
-        let searcher = loaded.reader.searcher();
         let static_rank = StaticRank::new(&fields);
         let crowding =
             (request.max_per_host > 0 && !parsed.restricts_site()).then_some(request.max_per_host);
@@ -431,9 +442,40 @@ impl SearchEngine {
             response.next_cursor = Some(cursor.encode());
         }
         response.total = total as u64;
+        response.did_you_mean =
+            did_you_mean(&loaded, &searcher, request, response.total, &mut analyzer)?;
         response.took_ms = elapsed_ms(started);
         Ok(response)
     }
+}
+
+/// The corrected query to offer when `request` (a first page) matched only `total` pages
+/// and the correction matches more.
+fn did_you_mean(
+    loaded: &Loaded,
+    searcher: &tantivy::Searcher,
+    request: &SearchRequest,
+    total: u64,
+    analyzer: &mut tantivy::tokenizer::TextAnalyzer,
+) -> Result<Option<String>, SearchError> {
+    if total >= DID_YOU_MEAN_BELOW || request.cursor.is_some() {
+        return Ok(None);
+    }
+    let Some(dictionary) = loaded.generation.dictionary.as_deref() else {
+        return Ok(None);
+    };
+    let Some(corrected) = crate::suggest::corrected_query(dictionary, &request.query) else {
+        return Ok(None);
+    };
+    let Ok(parsed) = query::parse(&corrected) else {
+        return Ok(None);
+    };
+    let fields = loaded.generation.fields;
+    let Some(query) = build_query(&parsed, &fields, analyzer, request.mode) else {
+        return Ok(None);
+    };
+    let matches = searcher.search(query.as_ref(), &Count)? as u64;
+    Ok((matches > total).then_some(corrected))
 }
 
 /// A fetch time as RFC 3339 (`2024-05-01T12:00:00Z`); `None` if out of range.

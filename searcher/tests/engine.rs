@@ -480,3 +480,38 @@ fn snippets_of_huge_pages_are_short_and_fast() {
     );
     eprintln!("huge page search with snippet: {took:?}");
 }
+
+#[test]
+fn did_you_mean_offers_a_correction_that_matches_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let pages: Vec<PageRecord> = (0..6)
+        .map(|i| {
+            page(
+                &format!("/r{i}"),
+                &format!("Replication part {i}"),
+                &format!("streaming replication slots, section {i}, with standby servers"),
+            )
+        })
+        .collect();
+    build(dir.path(), &pages);
+    let engine = SearchEngine::open(&dir.path().join("index")).unwrap();
+    let search = |q: &str| {
+        engine
+            .search(&SearchRequest::new(q, 10, None).unwrap())
+            .unwrap()
+    };
+    let typo = search("streamng replicaton");
+    assert_eq!(typo.total, 0);
+    assert_eq!(typo.did_you_mean.as_deref(), Some("streaming replication"));
+    let right = search("streaming replication");
+    assert_eq!(right.total, 6);
+    assert_eq!(right.did_you_mean, None, "enough hits: no suggestion");
+    // A typo inside a phrase is left alone; an unknown word with no neighbour gets none.
+    assert_eq!(search("\"replicaton slots\"").did_you_mean, None);
+    assert_eq!(search("qwxzv").did_you_mean, None);
+    let json = serde_json::to_value(&right).unwrap();
+    assert!(
+        json.get("did_you_mean").is_none(),
+        "absent when not offered"
+    );
+}

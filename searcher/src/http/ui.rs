@@ -46,7 +46,7 @@ form{display:flex;gap:.5rem;margin-bottom:1.5rem}input[type=search]{flex:1;font-
 button{font-size:1rem;padding:.4rem .9rem}.meta{color:#666;font-size:.9rem}.hit{margin:1.2rem 0}\
 .hit a.title{font-size:1.15rem;text-decoration:none}.hit a.title:hover{text-decoration:underline}\
 .url{color:#1a7f37;font-size:.85rem;word-break:break-all}.snippet{margin:.25rem 0;line-height:1.4}\
-mark{background:#fff3a3}.error{color:#b00020}.next{display:inline-block;margin:1rem 0}\
+mark{background:#fff3a3}.error{color:#b00020}.dym{font-size:1.05rem}.more{font-size:.85rem}.next{display:inline-block;margin:1rem 0}\
 @media (max-width:30rem){body{margin:1rem auto}h1{font-size:1.4rem}form{flex-wrap:wrap}}";
 
 /// Fills the search box's `<datalist>` from `/suggest` as the user types (debounced; stale
@@ -70,6 +70,17 @@ fn encode_component(text: &str) -> String {
         }
     }
     out
+}
+
+/// A result URL for an `href`: escaped, and only `http(s)` (a stored `javascript:` URL
+/// is never made clickable).
+fn safe_href(url: &str) -> String {
+    let lower = url.trim_start().to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        escape_html(url)
+    } else {
+        "#".to_string()
+    }
 }
 
 /// `1.2 KB`, `3.4 MB`, `512 bytes`.
@@ -128,17 +139,40 @@ pub fn render(page: &Page<'_>) -> String {
                 response.took_ms,
                 human_bytes(response.index_bytes_read)
             ));
+            if let Some(corrected) = &response.did_you_mean {
+                html.push_str(&format!(
+                    "<p class=dym>Did you mean <a href=\"/?q={}\">{}</a>?</p>",
+                    encode_component(corrected),
+                    escape_html(corrected)
+                ));
+            }
             if response.hits.is_empty() {
                 html.push_str("<p>No pages match all of these words.</p>");
             }
             for hit in &response.hits {
+                let fetched = hit
+                    .fetched_at
+                    .as_deref()
+                    .and_then(|time| time.get(..10))
+                    .map(|date| format!(" · fetched {}", escape_html(date)))
+                    .unwrap_or_default();
                 html.push_str(&format!(
-                    "<div class=hit><a class=title href=\"{url}\">{title}</a>\
-                     <div class=url>{url}</div><p class=snippet>{snippet}</p></div>",
+                    "<div class=hit><a class=title href=\"{href}\">{title}</a>\
+                     <div class=url>{url}<span class=meta>{fetched}</span></div>\
+                     <p class=snippet>{snippet}</p>",
+                    href = safe_href(&hit.url),
                     url = escape_html(&hit.url),
                     title = escape_html(&hit.title),
                     snippet = hit.snippet,
                 ));
+                if let Some(more) = &hit.more_from_host {
+                    html.push_str(&format!(
+                        "<a class=more href=\"/?q={}\">More from {}</a>",
+                        encode_component(more),
+                        escape_html(&hit.host)
+                    ));
+                }
+                html.push_str("</div>");
             }
             if let Some(cursor) = &response.next_cursor {
                 html.push_str(&format!(
@@ -160,6 +194,45 @@ mod tests {
     #[test]
     fn query_components_are_encoded() {
         assert_eq!(encode_component("a b&c=\"d\"é"), "a+b%26c%3D%22d%22%C3%A9");
+    }
+
+    #[test]
+    fn hostile_titles_and_urls_never_reach_the_page_raw() {
+        let hit = |url: &str, title: &str| crate::Hit {
+            url: url.to_string(),
+            title: title.to_string(),
+            snippet: "plain &amp; <mark>safe</mark>".to_string(),
+            score: 1.0,
+            host: "h.test".to_string(),
+            fetched_at: Some("2026-11-25T10:00:00Z".to_string()),
+            more_from_host: Some("site:h.test x".to_string()),
+            explain: None,
+        };
+        let response = SearchResponse {
+            query: "x".to_string(),
+            total: 2,
+            total_relation: "eq".to_string(),
+            took_ms: 1.0,
+            hits: vec![
+                hit("javascript:alert(1)", "<img src=x onerror=alert(1)>"),
+                hit("http://h.test/\"><script>x</script>", "ok"),
+            ],
+            next_cursor: None,
+            generation: "gen-000001".to_string(),
+            index_bytes_read: 10,
+            did_you_mean: Some("<b>x</b>".to_string()),
+        };
+        let html = render(&Page::results("x", &response));
+        assert!(!html.contains("<img src=x"), "{html}");
+        assert!(!html.contains("href=\"javascript:"), "{html}");
+        assert!(!html.contains("<script>x"), "{html}");
+        assert!(!html.contains("<b>x</b>"), "{html}");
+        assert!(
+            html.contains("Did you mean <a href=\"/?q=%3Cb%3Ex%3C%2Fb%3E\">"),
+            "{html}"
+        );
+        assert!(html.contains("More from h.test"), "{html}");
+        assert!(html.contains("fetched 2026-11-25"), "{html}");
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Quarry's searcher: answers queries from the current index generation.
 //!
 //! [`SearchEngine`] opens the generation that `index/CURRENT` names, reloads when the
-//! pointer changes, parses queries ([`query`]), ranks with BM25 over title, headings and
-//! body ([`rank`]), cuts highlighted snippets ([`snippet`]) and pages with opaque
-//! search-after cursors ([`paging`]). Index files are read through a counting
+//! pointer changes, parses queries with `site:`, `title:`, `url:` and `lang:` operators
+//! ([`query`]), ranks with BM25 over title, headings, body and anchors times a link-graph
+//! prior ([`rank`], itemized on request by [`explain`]), keeps one host from filling a
+//! page ([`crowding`]), cuts highlighted snippets ([`snippet`]) and pages with opaque
+//! search-after cursors ([`paging`]), offers completions and corrections from the
+//! generation's dictionary ([`suggest`]). Index files are read through a counting
 //! [`directory`], so each response says how many index bytes its search read, and recent
 //! responses are answered from a bounded result cache. [`http`] serves it all over HTTP
 //! with axum.

@@ -39,7 +39,9 @@ pub mod snippet;
 pub mod suggest;
 
 pub use cache::{CacheStats, DEFAULT_CACHE_ENTRIES};
-pub use engine::{EngineStats, Hit, MAX_LIMIT, SearchEngine, SearchRequest, SearchResponse};
+pub use engine::{
+    DID_YOU_MEAN_BELOW, EngineStats, Hit, MAX_LIMIT, SearchEngine, SearchRequest, SearchResponse,
+};
 pub use error::{ErrorCode, SearchError};
 pub use explain::Explanation;
 pub use rank::MatchMode;

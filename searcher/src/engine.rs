@@ -416,7 +416,7 @@ impl SearchEngine {
             };
             let host = text(fields.host);
             response.hits.push(Hit {
-                snippet: snippets.for_document(&document),
+                snippet: snippets.for_document(key.address, &document),
                 more_from_host: page
                     .crowded
                     .contains(&index)

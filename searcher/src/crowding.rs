@@ -85,8 +85,9 @@ pub fn select(
 }
 
 /// Reads the host of documents from the `host` fast field.
+#[derive(Clone)]
 pub struct HostLookup {
-    columns: Vec<Option<StrColumn>>,
+    columns: std::sync::Arc<[Option<StrColumn>]>,
 }
 
 impl HostLookup {
@@ -100,8 +101,10 @@ impl HostLookup {
             .segment_readers()
             .iter()
             .map(|reader| reader.fast_fields().str(name))
-            .collect::<tantivy::Result<_>>()?;
-        Ok(HostLookup { columns })
+            .collect::<tantivy::Result<Vec<_>>>()?;
+        Ok(HostLookup {
+            columns: columns.into(),
+        })
     }
 
     /// The host of `address`; empty when it has none.
@@ -140,15 +143,15 @@ impl Spread {
 
 /// Collects the [`Spread`] of the matching documents' hosts from the `host` fast field;
 /// a disabled one collects nothing and yields [`Spread::None`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct HostSpread {
-    host: Option<Field>,
+    hosts: Option<HostLookup>,
 }
 
 impl HostSpread {
-    /// Collects the spread of `host`; with `None`, does nothing.
-    pub fn new(host: Option<Field>) -> HostSpread {
-        HostSpread { host }
+    /// Collects the spread of the hosts in `hosts`; with `None`, does nothing.
+    pub fn new(hosts: Option<HostLookup>) -> HostSpread {
+        HostSpread { hosts }
     }
 }
 
@@ -204,15 +207,13 @@ impl Collector for HostSpread {
 
     fn for_segment(
         &self,
-        _segment: SegmentOrdinal,
-        reader: &SegmentReader,
+        segment: SegmentOrdinal,
+        _reader: &SegmentReader,
     ) -> tantivy::Result<HostSpreadSegment> {
-        let column = match self.host {
-            Some(host) => reader
-                .fast_fields()
-                .str(reader.schema().get_field_name(host))?,
-            None => None,
-        };
+        let column = self
+            .hosts
+            .as_ref()
+            .and_then(|hosts| hosts.columns.get(segment as usize).cloned().flatten());
         Ok(HostSpreadSegment {
             column,
             first: None,

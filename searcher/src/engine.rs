@@ -152,6 +152,9 @@ pub const DID_YOU_MEAN_BELOW: u64 = 3;
 struct Loaded {
     generation: Generation,
     reader: IndexReader,
+    /// The static-rank and host fast fields of the generation's segments, opened once.
+    static_rank: StaticRank,
+    hosts: HostLookup,
 }
 
 /// Answers searches from the current generation of an index directory.
@@ -206,7 +209,15 @@ fn load(layout: &IndexLayout, id: Option<GenerationId>) -> Result<Loaded, Search
         .reader_builder()
         .reload_policy(ReloadPolicy::Manual)
         .try_into()?;
-    Ok(Loaded { generation, reader })
+    let searcher = reader.searcher();
+    let static_rank = StaticRank::open(&searcher, &generation.fields)?;
+    let hosts = HostLookup::new(&searcher, generation.fields.host)?;
+    Ok(Loaded {
+        generation,
+        reader,
+        static_rank,
+        hosts,
+    })
 }
 
 impl SearchEngine {
@@ -361,7 +372,7 @@ impl SearchEngine {
             response.took_ms = elapsed_ms(started);
             return Ok(response);
         };
-        let static_rank = StaticRank::new(&fields);
+        let static_rank = &loaded.static_rank;
         let crowding =
             (request.max_per_host > 0 && !parsed.restricts_site()).then_some(request.max_per_host);
         // A crowded page may hold hits back, so it looks further than `limit`; one more
@@ -371,12 +382,12 @@ impl SearchEngine {
             None => request.limit,
         };
         let collector = (
-            TopAfter::new(window + 1, after).with_static_rank(static_rank),
+            TopAfter::new(window + 1, after).with_static_rank(static_rank.clone()),
             Count,
-            HostSpread::new(crowding.map(|_| fields.host)),
+            HostSpread::new(crowding.map(|_| loaded.hosts.clone())),
         );
         let (keys, total, spread) = searcher.search(tantivy_query.as_ref(), &collector)?;
-        let hosts = HostLookup::new(&searcher, fields.host)?;
+        let hosts = &loaded.hosts;
         let candidate_hosts: Vec<String> = keys.iter().map(|key| hosts.host(key.address)).collect();
         let host_refs: Vec<&str> = candidate_hosts.iter().map(String::as_str).collect();
         let max_per_host = crowding.filter(|_| spread == Spread::Many);

@@ -36,12 +36,11 @@ pub fn explain(
     searcher: &Searcher,
     query: &dyn Query,
     parts: &[ScorePart],
-    static_rank: StaticRank,
+    static_rank: &StaticRank,
     address: DocAddress,
     score: f32,
 ) -> tantivy::Result<Explanation> {
-    let segment = searcher.segment_reader(address.segment_ord);
-    let (page_rank, host_rank) = static_rank.for_segment(segment)?.ranks(address.doc_id);
+    let (page_rank, host_rank) = static_rank.ranks(address);
     let static_factor = StaticRank::factor(page_rank, host_rank);
     let mut text = BTreeMap::new();
     for part in parts {

@@ -213,7 +213,7 @@ impl Collector for TopAfter {
     fn for_segment(
         &self,
         segment: SegmentOrdinal,
-        reader: &SegmentReader,
+        _reader: &SegmentReader,
     ) -> tantivy::Result<TopAfterSegment> {
         Ok(TopAfterSegment {
             segment,
@@ -221,8 +221,9 @@ impl Collector for TopAfter {
             after: self.after,
             static_rank: self
                 .static_rank
-                .map(|rank| rank.for_segment(reader))
-                .transpose()?,
+                .as_ref()
+                .and_then(|rank| rank.segment(segment))
+                .cloned(),
             heap: BinaryHeap::with_capacity(self.limit.min(1024) + 1),
         })
     }

@@ -19,7 +19,7 @@ use tantivy::query::{
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{DocId, SegmentReader, Term};
+use tantivy::{DocId, SegmentOrdinal, Term};
 
 use crate::query::{Atom, ParsedQuery};
 
@@ -397,26 +397,50 @@ fn log_rank(rank: f64) -> f32 {
     (1.0 + rank).log2() as f32
 }
 
-/// The static rank prior: reads the indexer's `page_rank` and `host_rank` fast fields.
-#[derive(Debug, Clone, Copy)]
+/// The static rank prior: the indexer's `page_rank` and `host_rank` fast fields of every
+/// segment of one searcher, opened once (a generation's segments never change, so the
+/// engine opens them when it loads a generation rather than for every query).
+#[derive(Clone)]
 pub struct StaticRank {
-    page_rank: Field,
-    host_rank: Field,
+    segments: std::sync::Arc<[SegmentStaticRank]>,
 }
 
 /// [`StaticRank`] of one segment.
+#[derive(Clone)]
 pub struct SegmentStaticRank {
     page_rank: Column<f64>,
     host_rank: Column<f64>,
 }
 
+impl std::fmt::Debug for StaticRank {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticRank")
+            .field("segments", &self.segments.len())
+            .finish()
+    }
+}
+
 impl StaticRank {
-    /// The prior over the fields of `fields`.
-    pub fn new(fields: &Fields) -> StaticRank {
-        StaticRank {
-            page_rank: fields.page_rank,
-            host_rank: fields.host_rank,
-        }
+    /// Opens the prior's fast fields in every segment of `searcher`.
+    ///
+    /// # Errors
+    /// When a segment lacks the fast fields (an index of another schema).
+    pub fn open(searcher: &tantivy::Searcher, fields: &Fields) -> tantivy::Result<StaticRank> {
+        let segments = searcher
+            .segment_readers()
+            .iter()
+            .map(|reader| {
+                let schema = reader.schema();
+                let fast = reader.fast_fields();
+                Ok(SegmentStaticRank {
+                    page_rank: fast.f64(schema.get_field_name(fields.page_rank))?,
+                    host_rank: fast.f64(schema.get_field_name(fields.host_rank))?,
+                })
+            })
+            .collect::<tantivy::Result<Vec<_>>>()?;
+        Ok(StaticRank {
+            segments: segments.into(),
+        })
     }
 
     /// The multiplier of a page's text score:
@@ -434,17 +458,15 @@ impl StaticRank {
             / (1.0 + PAGE_RANK_WEIGHT + HOST_RANK_WEIGHT)
     }
 
-    /// Opens the fast fields of one segment.
-    ///
-    /// # Errors
-    /// When the segment lacks the fast fields (an index of another schema).
-    pub fn for_segment(&self, reader: &SegmentReader) -> tantivy::Result<SegmentStaticRank> {
-        let schema = reader.schema();
-        let fast = reader.fast_fields();
-        Ok(SegmentStaticRank {
-            page_rank: fast.f64(schema.get_field_name(self.page_rank))?,
-            host_rank: fast.f64(schema.get_field_name(self.host_rank))?,
-        })
+    /// The prior of the segment with ordinal `segment` of the searcher it was opened on.
+    pub fn segment(&self, segment: SegmentOrdinal) -> Option<&SegmentStaticRank> {
+        self.segments.get(segment as usize)
+    }
+
+    /// The stored ranks of the document at `address`: `(page_rank, host_rank)`.
+    pub fn ranks(&self, address: tantivy::DocAddress) -> (Option<f64>, Option<f64>) {
+        self.segment(address.segment_ord)
+            .map_or((None, None), |segment| segment.ranks(address.doc_id))
     }
 }
 

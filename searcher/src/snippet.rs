@@ -121,10 +121,10 @@ impl<'a> Snippets<'a> {
                 }
             }
         }
-        if self.body_matches(address) {
-            if let Some(snippet) = highlighted(generator, prefix(body, SNIPPET_SOURCE_BYTES)) {
-                return snippet;
-            }
+        if self.body_matches(address)
+            && let Some(snippet) = highlighted(generator, prefix(body, SNIPPET_SOURCE_BYTES))
+        {
+            return snippet;
         }
         leading_passage(body)
     }

@@ -4,6 +4,7 @@
 mod binary;
 mod crash;
 mod errors;
+mod index_crash;
 mod pipeline;
 mod politeness;
 mod traps;

@@ -306,6 +306,18 @@ impl SearchEngine {
         Ok(true)
     }
 
+    /// The served generation's cached response to `request`, if it answered it recently
+    /// (`index_bytes_read` 0, `took_ms` the lookup's). Does not block beyond a short
+    /// lock, so async code may call it before sending a search to the blocking pool.
+    pub fn cached(&self, request: &SearchRequest) -> Option<SearchResponse> {
+        let started = Instant::now();
+        let key = CacheKey::new(&self.generation().to_string(), request);
+        let mut response = self.cache.get(&key)?;
+        response.took_ms = elapsed_ms(started);
+        response.index_bytes_read = 0;
+        Some(response)
+    }
+
     /// Runs a search, or answers from the result cache when the served generation answered
     /// the same request recently (then `index_bytes_read` is 0 and `took_ms` is the
     /// lookup's). Blocking: call it from a blocking thread pool in async code.
@@ -314,13 +326,18 @@ impl SearchEngine {
     /// [`SearchError::Query`] for unusable queries, [`SearchError::StaleCursor`] for a
     /// cursor of another generation, index errors.
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResponse, SearchError> {
-        let started = Instant::now();
-        let key = CacheKey::new(&self.generation().to_string(), request);
-        if let Some(mut response) = self.cache.get(&key) {
-            response.took_ms = elapsed_ms(started);
-            response.index_bytes_read = 0;
-            return Ok(response);
+        match self.cached(request) {
+            Some(response) => Ok(response),
+            None => self.search_fresh(request),
         }
+    }
+
+    /// Runs a search without looking in the result cache first (the caller just did, with
+    /// [`SearchEngine::cached`]) and keeps the response there. Blocking.
+    ///
+    /// # Errors
+    /// As [`SearchEngine::search`].
+    pub fn search_fresh(&self, request: &SearchRequest) -> Result<SearchResponse, SearchError> {
         // One search runs on this thread (no tantivy executor), so the thread's reads are
         // exactly this search's.
         let (result, read) = measure(|| self.search_uncached(request));

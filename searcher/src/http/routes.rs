@@ -134,8 +134,12 @@ pub async fn search(
 ) -> Result<Json<SearchResponse>, ApiError> {
     let params = SearchParams::parse(raw.as_deref())?;
     let request = to_request(&params)?;
+    // A cached answer costs a map lookup: no admission slot, no trip to the blocking pool.
+    if let Some(response) = state.engine.cached(&request) {
+        return Ok(Json(response));
+    }
     let response = state
-        .run_blocking(move |engine| engine.search(&request))
+        .run_blocking(move |engine| engine.search_fresh(&request))
         .await??;
     Ok(Json(response))
 }
@@ -297,7 +301,7 @@ pub async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Res
     }
     let result = match to_request(&params) {
         Ok(request) => state
-            .run_blocking(move |engine| engine.search(&request))
+            .run_blocking(move |engine| engine.search_fresh(&request))
             .await
             .and_then(|result| result.map_err(ApiError::from)),
         Err(error) => Err(error),

@@ -9,8 +9,10 @@
 #   frontier  quarry crawl of a site whose every page links to 2,000 new URLs, capped at
 #             520 pages (≥ 1M URLs in the frontier): peak RSS, pages/s
 #   index     quarry index rebuild vs SQLite FTS5 and tantivy-py on the same text
-#   query     quarry serve over HTTP (wrk) vs in-process SQLite FTS5 and the loopback HTTP
-#             ceiling (nginx, static file), with the fixed queries of bench/queries.txt
+#   query     quarry serve over HTTP (wrk), without and with its result cache, vs in-process
+#             SQLite FTS5 and the loopback HTTP ceiling (nginx, static file), with the fixed
+#             queries of bench/queries.txt (bench/queries-rust.txt on the Rust docs); index
+#             bytes read per query warm and with the index evicted from the page cache
 #   --smoke   tiny inputs, one repetition, peers optional: ~1–2 minutes; exits non-zero
 #             when the harness breaks
 #   --reps N  repetitions per measurement (default 3; BENCH_REPS)
@@ -366,32 +368,39 @@ load() {
     json_fields "$out.json"
 }
 
+# query_paths QUERIES OUT: the /search paths of the first QUERY_LIMIT queries.
+query_paths() {
+    head -n "$QUERY_LIMIT" "$1" | python3 -c 'import sys, urllib.parse
+for q in sys.stdin:
+    if q.strip(): print("/search?limit=10&q=" + urllib.parse.quote_plus(q.strip()))' >"$2"
+}
+
+# start_serve DATA CONFIG LOG: starts quarry serve, sets SERVE_PORT and SERVE_PID.
+start_serve() {
+    SERVE_PORT=$(free_port)
+    "$QUARRY_BIN" --config "$2" serve --data "$1" --listen "127.0.0.1:$SERVE_PORT" >"$3" 2>&1 &
+    SERVE_PID=$!
+    BG_PIDS+=("$SERVE_PID")
+    wait_http "http://127.0.0.1:$SERVE_PORT/healthz" 30 || die "quarry serve did not start: $(cat "$3")"
+}
+
 query_runs() {
     ensure_corpora
     [ -f "$QUERIES" ] || die "$QUERIES missing (generate it: python3 bench/lib/gen_queries.py DOCS.jsonl bench/queries.txt)"
-    local name data slug port pid paths base rep conc fields bytes_read
-    head -n "$QUERY_LIMIT" "$QUERIES" >"$WORK/queries.txt"
-    paths=$WORK/query-paths.txt
-    python3 -c 'import sys, urllib.parse
-for q in open(sys.argv[1]):
-    if q.strip(): print("/search?limit=10&q=" + urllib.parse.quote_plus(q.strip()))' "$WORK/queries.txt" >"$paths"
+    local name data slug paths queries rep conc fields curl_out target config mode cold_n
+    cold_n=$([ "$SMOKE" = 1 ] && echo 5 || echo 30)
+    printf '[serve]\ncache_entries = 0\n' >"$WORK/serve-nocache.toml"
+    printf '[serve]\n' >"$WORK/serve-cache.toml"
     while IFS='|' read -r name data; do
         slug=$(echo "$name" | tr -c 'a-zA-Z0-9\n' '-')
         mkdir -p "$WORK/query/$slug"
+        # Each corpus has its own queries when bench/ holds them (sampled from that corpus).
+        queries=$QUERIES
+        [ "$name" = "Rust docs" ] && [ -f "$BENCH_DIR/queries-rust.txt" ] && queries=$BENCH_DIR/queries-rust.txt
+        head -n "$QUERY_LIMIT" "$queries" >"$WORK/query/$slug/queries.txt"
+        paths=$WORK/query/$slug/paths.txt
+        query_paths "$queries" "$paths"
         [ -f "$data/index/CURRENT" ] || "$QUARRY_BIN" index rebuild --data "$data" >/dev/null
-        port=$(free_port)
-        "$QUARRY_BIN" serve --data "$data" --listen "127.0.0.1:$port" >"$WORK/query/$slug/serve.log" 2>&1 &
-        pid=$!
-        BG_PIDS+=("$pid")
-        wait_http "http://127.0.0.1:$port/healthz" 30 || die "quarry serve did not start: $(cat "$WORK/query/$slug/serve.log")"
-        # One response: its size is the ceiling file's size, and does it report index_bytes_read?
-        curl_out=$WORK/ceiling/$slug.json
-        python3 -c 'import sys, urllib.request
-sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())' "http://127.0.0.1:$port$(head -n1 "$paths")" >"$curl_out"
-        bytes_read=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d.get("index_bytes_read", "n/a"))' "$curl_out")
-        echo "/$slug.json" >"$WORK/query/$slug/ceiling-path.txt"
-        log "query $name: warm-up"
-        load "http://127.0.0.1:$port" "$paths" 4 "$QUERY_SECONDS" "$WORK/query/$slug/warmup.out" >/dev/null
         # FTS5 needs its index: built by the index section, or now.
         local fts=$WORK/index/$slug/fts5.sqlite
         if [ "$HAVE_FTS5" = 1 ] && [ ! -f "$fts" ]; then
@@ -399,28 +408,55 @@ sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())' "http://127
             python3 "$LIB/extract.py" "$data" "$WORK/index/$slug/docs.jsonl" >/dev/null
             python3 "$LIB/index_peers.py" fts5 "$WORK/index/$slug/docs.jsonl" "$fts" >/dev/null
         fi
+        # Without the result cache every request is a search; with it (the default), the
+        # warm-up has cached all QUERY_LIMIT queries and the runs measure cached answers.
+        for mode in nocache cache; do
+            config=$WORK/serve-$mode.toml
+            target="quarry serve ($([ $mode = cache ] && echo "result cache" || echo "no cache"))"
+            start_serve "$data" "$config" "$WORK/query/$slug/serve-$mode.log"
+            if [ $mode = nocache ]; then
+                # Search time and warm bytes read, one query at a time, all queries unseen.
+                python3 "$LIB/took_sample.py" "http://127.0.0.1:$SERVE_PORT" "$paths" "$QUERY_LIMIT" >"$WORK/query/$slug/took.json"
+                local t=$WORK/query/$slug/took.json
+                record "{\"section\": \"info\", \"text\": \"$name: took_ms reported by quarry serve (no cache) over $(json_get "$t" n) sequential queries: p50 $(json_get "$t" took_p50_ms) ms, p99 $(json_get "$t" took_p99_ms) ms (client-side wall, Python urllib: p50 $(json_get "$t" wall_p50_ms) ms, p99 $(json_get "$t" wall_p99_ms) ms); warm index_bytes_read p50 $(json_get "$t" bytes_read_p50), p99 $(json_get "$t" bytes_read_p99); median response $(json_get "$t" response_bytes_p50) bytes. Slowest: '$(json_get "$t" slowest_query)' ($(json_get "$t" slowest_total) hits) in $(json_get "$t" slowest_ms) ms.\"}"
+                record "{\"section\": \"bytes\", \"corpus\": \"$name\", \"kind\": \"warm\", \"n\": $(json_get "$t" n), \"p50\": $(json_get "$t" bytes_read_p50), \"p99\": $(json_get "$t" bytes_read_p99), \"took_p50_ms\": $(json_get "$t" took_p50_ms), \"took_p99_ms\": $(json_get "$t" took_p99_ms)}"
+                # The ceiling file: one Quarry response, as large as a typical answer.
+                curl_out=$WORK/ceiling/$slug.json
+                python3 -c 'import sys, urllib.request
+sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())' "http://127.0.0.1:$SERVE_PORT$(head -n1 "$paths")" >"$curl_out"
+                echo "/$slug.json" >"$WORK/query/$slug/ceiling-path.txt"
+            fi
+            log "query $name: $target warm-up"
+            load "http://127.0.0.1:$SERVE_PORT" "$paths" 4 "$QUERY_SECONDS" "$WORK/query/$slug/warmup-$mode.out" >/dev/null
+            for ((rep = 1; rep <= REPS; rep++)); do
+                for conc in $QUERY_CONCURRENCY; do
+                    log "query $name: $target, concurrency $conc, run $rep/$REPS"
+                    fields=$(load "http://127.0.0.1:$SERVE_PORT" "$paths" "$conc" "$QUERY_SECONDS" "$WORK/query/$slug/q-$mode-$conc-$rep.out")
+                    record "{\"section\": \"query\", \"corpus\": \"$name\", \"target\": \"$target\", \"conc\": $conc, \"rep\": $rep, $fields}"
+                done
+            done
+            stop_pid "$SERVE_PID"
+        done
         for ((rep = 1; rep <= REPS; rep++)); do
             for conc in $QUERY_CONCURRENCY; do
-                log "query $name: quarry serve, concurrency $conc, run $rep/$REPS"
-                fields=$(load "http://127.0.0.1:$port" "$paths" "$conc" "$QUERY_SECONDS" "$WORK/query/$slug/q-$conc-$rep.out")
-                record "{\"section\": \"query\", \"corpus\": \"$name\", \"target\": \"quarry serve\", \"conc\": $conc, \"rep\": $rep, \"index_bytes_read\": \"$bytes_read\", $fields}"
                 log "query $name: HTTP ceiling ($CEILING_SERVER static file), concurrency $conc, run $rep/$REPS"
                 fields=$(load "http://127.0.0.1:$CEILING_PORT" "$WORK/query/$slug/ceiling-path.txt" "$conc" "$QUERY_SECONDS" "$WORK/query/$slug/c-$conc-$rep.out")
                 record "{\"section\": \"query\", \"corpus\": \"$name\", \"target\": \"HTTP ceiling ($CEILING_SERVER static)\", \"conc\": $conc, \"rep\": $rep, $fields}"
             done
             if [ "$HAVE_FTS5" = 1 ]; then
                 log "query $name: SQLite FTS5 in-process, run $rep/$REPS"
-                python3 "$LIB/fts5_query.py" "$fts" "$WORK/queries.txt" "$QUERY_SECONDS" >"$WORK/query/$slug/fts-$rep.json"
+                python3 "$LIB/fts5_query.py" "$fts" "$WORK/query/$slug/queries.txt" "$QUERY_SECONDS" >"$WORK/query/$slug/fts-$rep.json"
                 record "{\"section\": \"query\", \"corpus\": \"$name\", \"target\": \"SQLite FTS5 (Python, in-process)\", \"conc\": 0, \"rep\": $rep, $(json_fields "$WORK/query/$slug/fts-$rep.json")}"
             fi
         done
-        # Server-side time (took_ms) over a sequential sample, to split search from HTTP cost.
-        python3 "$LIB/took_sample.py" "http://127.0.0.1:$port" "$paths" "$((QUERY_LIMIT < 300 ? QUERY_LIMIT : 300))" >"$WORK/query/$slug/took.json"
-        record "{\"section\": \"info\", \"text\": \"$name: quarry serve's own took_ms over $(json_get "$WORK/query/$slug/took.json" n) sequential queries: p50 $(json_get "$WORK/query/$slug/took.json" took_p50_ms) ms, p99 $(json_get "$WORK/query/$slug/took.json" took_p99_ms) ms (client-side wall p50 $(json_get "$WORK/query/$slug/took.json" wall_p50_ms) ms, p99 $(json_get "$WORK/query/$slug/took.json" wall_p99_ms) ms; median response $(json_get "$WORK/query/$slug/took.json" response_bytes_p50) bytes; the ceiling file, the response to the first query, has $(stat -c %s "$curl_out") bytes). Slowest: '$(json_get "$WORK/query/$slug/took.json" slowest_query)' ($(json_get "$WORK/query/$slug/took.json" slowest_total) hits) in $(json_get "$WORK/query/$slug/took.json" slowest_ms) ms.\"}"
+        # Cold: the index evicted from the page cache before each query (fresh server).
+        log "query $name: cold reads, $cold_n queries"
+        python3 "$LIB/cold_reads.py" "$QUARRY_BIN" "$data" "$paths" "$cold_n" >"$WORK/query/$slug/cold.json"
+        local c=$WORK/query/$slug/cold.json
+        record "{\"section\": \"bytes\", \"corpus\": \"$name\", \"kind\": \"cold\", $(json_fields "$c")}"
         local errors
         errors=$(grep -h '^WRK_JSON' "$WORK"/query/"$slug"/q-*.out | python3 -c 'import json,sys; print(sum(json.loads(l[9:])["errors"] for l in sys.stdin))')
         check "$([ "$errors" = 0 ] && echo 1)" "quarry serve answered $errors requests with errors or non-2xx"
-        stop_pid "$pid"
     done <"$WORK/corpora.txt"
 }
 

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 /// Path of the `quarry` binary next to the test executable (`target/<profile>/quarry`).
 ///
@@ -30,4 +31,34 @@ pub fn run_quarry(args: &[&str]) -> Output {
         .env("RUST_LOG", "warn")
         .output()
         .expect("run quarry")
+}
+
+/// The base URL (`http://127.0.0.1:PORT`, no trailing slash) that `quarry serve` prints on
+/// its first line of standard output.
+///
+/// # Panics
+/// When the first line cannot be read or names no `http://` address.
+pub fn served_base_url(stdout: impl std::io::Read) -> String {
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+        .expect("address line");
+    line.split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// `count` moments in `range_ms` from a small deterministic generator (xorshift seeded
+/// with `seed`), so the kill moments of a crash test are reproducible.
+pub fn kill_moments(seed: u64, count: usize, range_ms: std::ops::Range<u64>) -> Vec<Duration> {
+    let mut state = seed;
+    (0..count)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            Duration::from_millis(range_ms.start + state % (range_ms.end - range_ms.start))
+        })
+        .collect()
 }

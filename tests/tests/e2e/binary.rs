@@ -1,10 +1,9 @@
 //! The `quarry` binary: the CLI contract, exit codes, and serving over a real socket.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use quarry_tests::binary::{quarry_bin, run_quarry};
+use quarry_tests::binary::{quarry_bin, run_quarry, served_base_url};
 use quarry_tests::fixture::{FixtureOptions, FixtureSite, expected_pages};
 
 struct KillOnDrop(std::process::Child);
@@ -120,14 +119,7 @@ fn crawl_index_search_and_serve_through_the_binary() {
         .unwrap();
     let out = child.stdout.take().unwrap();
     let server = KillOnDrop(child);
-    let mut line = String::new();
-    BufReader::new(out).read_line(&mut line).unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|word| word.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .trim_end_matches('/')
-        .to_string();
+    let base = served_base_url(out);
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {

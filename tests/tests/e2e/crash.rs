@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use quarry_crawler::DataLayout;
 use quarry_pagestore::PageStore;
-use quarry_tests::binary::{quarry_bin, run_quarry};
+use quarry_tests::binary::{kill_moments, quarry_bin, run_quarry};
 use quarry_tests::fixture::{FixtureOptions, FixtureSite, expected_pages, generated_pages};
 
 fn stored_paths(data: &std::path::Path) -> Vec<String> {
@@ -94,19 +94,6 @@ impl SlowCrawl {
             .spawn()
             .expect("start quarry crawl")
     }
-}
-
-/// A small deterministic generator (xorshift), so the kill moments are reproducible.
-fn kill_moments(seed: u64, count: usize, range_ms: std::ops::Range<u64>) -> Vec<Duration> {
-    let mut state = seed;
-    (0..count)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            Duration::from_millis(range_ms.start + state % (range_ms.end - range_ms.start))
-        })
-        .collect()
 }
 
 #[test]

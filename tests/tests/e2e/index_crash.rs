@@ -2,27 +2,13 @@
 //! answers, at seeded random moments: the previous generation keeps serving after every
 //! kill, a restarted build completes, and the final index equals an uninterrupted build.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use quarry_indexer::IndexLayout;
-use quarry_tests::binary::{quarry_bin, run_quarry};
+use quarry_tests::binary::{kill_moments, quarry_bin, run_quarry, served_base_url};
 use quarry_tests::fixture::{FixtureOptions, FixtureSite};
-
-/// Seeded xorshift moments in `range_ms`, reproducible.
-fn moments(seed: u64, count: usize, range_ms: std::ops::Range<u64>) -> Vec<Duration> {
-    let mut state = seed;
-    (0..count)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            Duration::from_millis(range_ms.start + state % (range_ms.end - range_ms.start))
-        })
-        .collect()
-}
 
 fn crawl(site: &FixtureSite, dir: &Path, max_pages: Option<usize>) {
     let seeds = dir.join("seeds.txt");
@@ -143,7 +129,10 @@ fn indexer_killed_twenty_times_during_rebuild_and_update_keeps_serving() {
 
     // Twenty kills of a rebuild at seeded moments within its usual duration.
     let span = (rebuild_time.as_millis() as u64).max(200);
-    for (round, after) in moments(0x1dea_5eed, 20, 20..span).into_iter().enumerate() {
+    for (round, after) in kill_moments(0x1dea_5eed, 20, 20..span)
+        .into_iter()
+        .enumerate()
+    {
         let generation = current(&data);
         let finished = index_killed_after(&data, "rebuild", after);
         let answer = search(&data, "generated page");
@@ -162,7 +151,10 @@ fn indexer_killed_twenty_times_during_rebuild_and_update_keeps_serving() {
     crawl(&site, dir.path(), None);
     let served = current(&data);
     let mut finished_early = false;
-    for (round, after) in moments(0xfeed_beef, 10, 20..span).into_iter().enumerate() {
+    for (round, after) in kill_moments(0xfeed_beef, 10, 20..span)
+        .into_iter()
+        .enumerate()
+    {
         finished_early |= index_killed_after(&data, "update", after);
         if !finished_early {
             assert_eq!(current(&data), served, "update round {round}");
@@ -200,7 +192,10 @@ fn server_killed_twenty_times_comes_back_with_the_same_answers() {
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
-    for (round, after) in moments(0x05e4_e4e4, 20, 1..150).into_iter().enumerate() {
+    for (round, after) in kill_moments(0x05e4_e4e4, 20, 1..150)
+        .into_iter()
+        .enumerate()
+    {
         let mut child = Command::new(quarry_bin())
             .args([
                 "serve",
@@ -213,16 +208,7 @@ fn server_killed_twenty_times_comes_back_with_the_same_answers() {
             .stderr(Stdio::null())
             .spawn()
             .expect("start quarry serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("address line");
-        let base = line
-            .split_whitespace()
-            .find(|word| word.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .trim_end_matches('/')
-            .to_string();
+        let base = served_base_url(child.stdout.take().expect("stdout"));
         let answer: serde_json::Value = runtime.block_on(async {
             // Queries in flight when the kill lands are simply cut; the answer checked is
             // the one before it.

@@ -4,11 +4,10 @@
 //! elsewhere the test skips with a message when there is no Chromium.
 //! `QUARRY_UPDATE_SCREENSHOT=1` copies the screenshot to `docs/search-page.png`.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use quarry_tests::binary::{quarry_bin, run_quarry};
+use quarry_tests::binary::{quarry_bin, run_quarry, served_base_url};
 use quarry_tests::fixture::{FixtureOptions, FixtureSite};
 
 struct KillOnDrop(std::process::Child);
@@ -103,14 +102,7 @@ fn the_search_page_renders_results_in_headless_chromium() {
         .unwrap();
     let out = child.stdout.take().unwrap();
     let _server = KillOnDrop(child);
-    let mut line = String::new();
-    BufReader::new(out).read_line(&mut line).unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|word| word.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .trim_end_matches('/')
-        .to_string();
+    let base = served_base_url(out);
 
     let profile = dir.path().join("chromium-profile");
     let url = format!("{base}/?q=coral+reef");

@@ -11,9 +11,11 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::OnceLock;
 
-use fst::automaton::{Levenshtein, Str};
+use fst::automaton::Str;
 use fst::{Automaton, IntoStreamer, Map, MapBuilder, Streamer};
+use levenshtein_automata::LevenshteinAutomatonBuilder;
 
 use crate::error::IndexError;
 
@@ -180,9 +182,12 @@ impl Dictionary {
             return None;
         }
         let own = self.words.get(&word).unwrap_or(0);
-        let distance = if chars >= 8 { 2 } else { 1 };
-        let automaton = Levenshtein::new(&word, distance).ok()?;
-        let mut stream = self.words.search(automaton).into_stream();
+        // A word the index does not know may be two edits off; one it knows (but rarely)
+        // only one: the distance-1 automaton is much cheaper to walk over a large
+        // dictionary, and the rare real word is usually a single slip of a common one.
+        let distance = if chars >= 8 && own == 0 { 2 } else { 1 };
+        let automaton = levenshtein_builder(distance).build_dfa(&word);
+        let mut stream = self.words.search(&automaton).into_stream();
         let mut best: Option<(u64, String)> = None;
         while let Some((key, frequency)) = stream.next() {
             if key == word.as_bytes() {
@@ -197,6 +202,17 @@ impl Dictionary {
         best.filter(|(frequency, _)| own == 0 || *frequency > own.saturating_mul(4))
             .map(|(_, text)| text)
     }
+}
+
+/// The Levenshtein automaton builder of `distance` (1 or 2; a transposition counts as one
+/// edit). Building one takes milliseconds, so each is built once per process; the DFA for a
+/// word is then built in microseconds, unlike `fst`'s own Levenshtein, whose construction
+/// grew to several milliseconds for long words at distance 2.
+fn levenshtein_builder(distance: u8) -> &'static LevenshteinAutomatonBuilder {
+    static BUILDERS: [OnceLock<LevenshteinAutomatonBuilder>; 2] =
+        [OnceLock::new(), OnceLock::new()];
+    let slot = usize::from(distance.clamp(1, 2) - 1);
+    BUILDERS[slot].get_or_init(|| LevenshteinAutomatonBuilder::new(slot as u8 + 1, true))
 }
 
 /// The `limit` heaviest keys starting with `prefix` (ties: shorter, then smaller first).
@@ -341,6 +357,10 @@ mod tests {
         let dict = dictionary(&docs, &[]);
         assert_eq!(dict.correct("postgersql").as_deref(), Some("postgresql"));
         assert_eq!(dict.correct("Replicaton").as_deref(), Some("replication"));
+        // An unknown long word may be two edits off; a known rare one only one (here a
+        // transposition, which counts as one edit).
+        assert_eq!(dict.correct("rplicaton").as_deref(), Some("replication"));
+        assert_eq!(dict.correct("postgesrql").as_deref(), Some("postgresql"));
         assert_eq!(dict.correct("replication"), None, "already right");
         assert_eq!(dict.correct("zq"), None, "too short");
         assert_eq!(dict.correct("unknownword"), None, "nothing close");

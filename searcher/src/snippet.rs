@@ -5,14 +5,14 @@
 //! (tokenizer, lower-casing, folding, stemming) over all the text it is given, which costs
 //! milliseconds on the large pages documentation sites have (a 486 KB page took 40–60 ms).
 //! So on a body longer than [`DIRECT_BYTES`] the passage is first located without
-//! analysis: the indexed terms of the query (stems, which prefix the words they came from)
-//! are looked for case-insensitively at word starts with one Aho-Corasick pass, the
-//! window of [`SNIPPET_CHARS`] with the most weight of distinct terms wins, and only
-//! that neighbourhood is analyzed to place the marks. When that finds nothing, the
-//! postings tell whether the body matched at all: if not (only the title or anchors
-//! did), the page's leading passage is shown; if so (a match only analysis finds, such
-//! as an accented word folded to the query's), the first [`SNIPPET_SOURCE_BYTES`] are
-//! analyzed as before.
+//! analysis. The postings tell which query terms the body holds: none (only the title or
+//! anchors matched) gives the page's leading passage. Otherwise the indexed terms of the
+//! query (stems, which prefix the words they came from) are looked for
+//! case-insensitively at word starts with one Aho-Corasick pass, which stops at the first
+//! window of [`SNIPPET_CHARS`] holding every term the body has (else the window with the
+//! most weight of distinct terms wins), and only that neighbourhood is analyzed to place
+//! the marks. When that finds nothing (a match only analysis finds, such as an accented
+//! word folded to the query's), the first [`SNIPPET_SOURCE_BYTES`] are analyzed.
 
 use std::collections::BTreeMap;
 
@@ -85,6 +85,8 @@ impl<'a> Snippets<'a> {
                 _ => {}
             }
         }
+        // In the order of `weights`, which is the locator's order of terms.
+        terms.sort_by(|a: &Term, b: &Term| a.value().as_str().cmp(&b.value().as_str()));
         let generator = searcher
             .index()
             .tokenizer_for_field(body)
@@ -114,35 +116,40 @@ impl<'a> Snippets<'a> {
         if body.len() <= DIRECT_BYTES {
             return highlighted(generator, body).unwrap_or_else(|| leading_passage(body));
         }
+        let in_body = self.body_terms(address);
+        if !in_body.contains(&true) {
+            // Only the title or anchors matched.
+            return leading_passage(body);
+        }
         if let Some(locator) = &self.locator {
-            for window in locator.windows(body) {
+            for window in locator.windows(body, &in_body) {
                 if let Some(snippet) = highlighted(generator, window) {
                     return snippet;
                 }
             }
         }
-        if self.body_matches(address)
-            && let Some(snippet) = highlighted(generator, prefix(body, SNIPPET_SOURCE_BYTES))
-        {
-            return snippet;
-        }
-        leading_passage(body)
+        highlighted(generator, prefix(body, SNIPPET_SOURCE_BYTES))
+            .unwrap_or_else(|| leading_passage(body))
     }
 
-    /// Whether any query term occurs in the body of the document at `address` (true when
-    /// the postings cannot be read, so the caller looks harder rather than less).
-    fn body_matches(&self, address: DocAddress) -> bool {
+    /// For each query term (in the order of `terms`), whether it occurs in the body of the
+    /// document at `address` according to the postings (true when they cannot be read, so
+    /// the caller looks harder rather than less).
+    fn body_terms(&self, address: DocAddress) -> Vec<bool> {
         let reader = self.searcher.segment_reader(address.segment_ord);
         let Ok(index) = reader.inverted_index(self.body) else {
-            return true;
+            return vec![true; self.terms.len()];
         };
-        self.terms.iter().any(
-            |term| match index.read_postings(term, IndexRecordOption::Basic) {
-                Ok(Some(mut postings)) => postings.seek(address.doc_id) == address.doc_id,
-                Ok(None) => false,
-                Err(_) => true,
-            },
-        )
+        self.terms
+            .iter()
+            .map(
+                |term| match index.read_postings(term, IndexRecordOption::Basic) {
+                    Ok(Some(mut postings)) => postings.seek(address.doc_id) == address.doc_id,
+                    Ok(None) => false,
+                    Err(_) => true,
+                },
+            )
+            .collect()
     }
 }
 
@@ -167,6 +174,8 @@ struct Locator {
     automaton: AhoCorasick,
     /// For each pattern, the index in `weights` of the term it stands for.
     term_of_pattern: Vec<usize>,
+    /// The distinct terms the patterns stand for.
+    distinct_terms: Vec<usize>,
     weights: Vec<Score>,
 }
 
@@ -198,8 +207,11 @@ impl Locator {
             .match_kind(MatchKind::LeftmostLongest)
             .build(&patterns)
             .ok()?;
+        let mut distinct = term_of_pattern.clone();
+        distinct.dedup();
         Some(Locator {
             automaton,
+            distinct_terms: distinct,
             term_of_pattern,
             weights,
         })
@@ -208,8 +220,22 @@ impl Locator {
     /// Up to [`CANDIDATE_WINDOWS`] disjoint passages of `text`, best first: each starts a
     /// few words before a window of [`SNIPPET_CHARS`] bytes holding the most weight of
     /// distinct terms, and is long enough for a snippet.
-    fn windows<'t>(&self, text: &'t str) -> Vec<&'t str> {
+    ///
+    /// The earliest window holding every term of the body (`in_body[term]`, from the
+    /// postings) is the best there is, so when one turns up the scan stops there and it is
+    /// the only passage returned: on long bodies most of the text is then never looked at.
+    fn windows<'t>(&self, text: &'t str, in_body: &[bool]) -> Vec<&'t str> {
+        let wanted = self
+            .distinct_terms
+            .iter()
+            .filter(|&&term| in_body.get(term).copied().unwrap_or(true))
+            .count();
         let mut occurrences: Vec<(usize, usize)> = Vec::new();
+        // Online: the occurrences within SNIPPET_CHARS before the newest, and how many
+        // distinct terms they hold.
+        let mut live = vec![0u32; self.weights.len()];
+        let mut present = 0;
+        let mut front = 0;
         for found in self.automaton.find_iter(text) {
             let start = found.start();
             let at_word_start = text.get(..start).is_some_and(|before| {
@@ -218,11 +244,28 @@ impl Locator {
                     .next_back()
                     .is_some_and(char::is_alphanumeric)
             });
-            if at_word_start {
-                occurrences.push((start, self.term_of_pattern[found.pattern().as_usize()]));
-                if occurrences.len() >= MAX_OCCURRENCES {
-                    break;
+            if !at_word_start {
+                continue;
+            }
+            let term = self.term_of_pattern[found.pattern().as_usize()];
+            occurrences.push((start, term));
+            live[term] += 1;
+            if live[term] == 1 && in_body.get(term).copied().unwrap_or(true) {
+                present += 1;
+            }
+            while occurrences[front].0 + SNIPPET_CHARS <= start {
+                let gone = occurrences[front].1;
+                live[gone] -= 1;
+                if live[gone] == 0 && in_body.get(gone).copied().unwrap_or(true) {
+                    present -= 1;
                 }
+                front += 1;
+            }
+            if wanted > 0 && present == wanted {
+                return vec![passage(text, occurrences[front].0)];
+            }
+            if occurrences.len() >= MAX_OCCURRENCES {
+                break;
             }
         }
         // Sliding window over the occurrences: the weight of the distinct terms in
@@ -361,21 +404,40 @@ mod tests {
         let text = format!(
             "{filler} Borrowing alone here. {filler} the borrow checker checks borrows {filler}"
         );
-        let found = locator(&[("borrow", 0.1), ("checker", 0.2)]).windows(&text);
+        // "zebra" is nowhere, so no window holds every term: the whole text is ranked.
+        let three = locator(&[("borrow", 0.1), ("checker", 0.2), ("zebra", 0.3)]);
+        let found = three.windows(&text, &[true; 3]);
         assert!(found[0].contains("borrow checker"), "{:?}", found[0]);
         assert!(found[1].contains("Borrowing alone"), "{:?}", found[1]);
+        // When the postings say "zebra" is not in the body, the first window holding the
+        // other two is complete.
+        let found = three.windows(&text, &[true, true, false]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("borrow checker"), "{:?}", found[0]);
         // Inside a word is not a word start.
         assert!(
             locator(&[("ipsum", 1.0)])
-                .windows("loremipsum dolor")
+                .windows("loremipsum dolor", &[true])
                 .is_empty()
         );
     }
 
     #[test]
+    fn locator_stops_at_the_earliest_window_holding_every_term() {
+        let filler = "lorem ipsum dolor sit amet ".repeat(200);
+        let text = format!(
+            "{filler} checker alone {filler} the borrow checker {filler} borrow checker borrow checker"
+        );
+        let found = locator(&[("borrow", 0.1), ("checker", 0.2)]).windows(&text, &[true; 2]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("the borrow checker"), "{:?}", found[0]);
+        assert!(!found[0].contains("checker alone"), "{:?}", found[0]);
+    }
+
+    #[test]
     fn locator_undoes_the_y_to_i_stem() {
         let text = format!("{} happy days", "x ".repeat(3000));
-        let found = locator(&[("happi", 1.0)]).windows(&text);
+        let found = locator(&[("happi", 1.0)]).windows(&text, &[true]);
         assert!(found[0].contains("happy days"), "{found:?}");
     }
 

@@ -27,7 +27,7 @@ pub const SNIPPET_CHARS: usize = 220;
 
 /// Bodies up to this many bytes are analyzed whole; longer ones are searched for the best
 /// passage first.
-pub const DIRECT_BYTES: usize = 4_096;
+pub const DIRECT_BYTES: usize = 1_024;
 
 /// When only analysis can find a body's match, only this much of the start of the body
 /// is analyzed, in bytes; a match further in gets the leading passage instead.

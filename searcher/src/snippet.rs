@@ -144,7 +144,14 @@ impl<'a> Snippets<'a> {
             .iter()
             .map(
                 |term| match index.read_postings(term, IndexRecordOption::Basic) {
-                    Ok(Some(mut postings)) => postings.seek(address.doc_id) == address.doc_id,
+                    Ok(Some(mut postings)) => {
+                        // `seek` may only move forward: the postings start at their
+                        // first document, which can already be past this one.
+                        let first = postings.doc();
+                        first == address.doc_id
+                            || (first < address.doc_id
+                                && postings.seek(address.doc_id) == address.doc_id)
+                    }
                     Ok(None) => false,
                     Err(_) => true,
                 },
@@ -388,6 +395,51 @@ mod tests {
         assert!(passage.chars().count() <= SNIPPET_CHARS + 1);
         assert!(!passage.contains("wor…"));
         assert_eq!(leading_passage("<b>short</b>"), "&lt;b&gt;short&lt;/b&gt;");
+    }
+
+    /// Over one segment of long bodies where the earlier documents lack the query's
+    /// terms, so the postings start past them and must not be sought backwards.
+    #[test]
+    fn postings_decide_which_long_bodies_hold_a_term() {
+        use tantivy::collector::TopDocs;
+        use tantivy::query::QueryParser;
+        use tantivy::schema::{STORED, Schema, TEXT};
+        use tantivy::{Index, doc};
+
+        let mut builder = Schema::builder();
+        let title = builder.add_text_field("title", TEXT | STORED);
+        let body = builder.add_text_field("body", TEXT | STORED);
+        let index = Index::create_in_ram(builder.build());
+        let mut writer = index
+            .writer_with_num_threads(1, 15_000_000)
+            .expect("a writer");
+        let filler = "lorem ipsum dolor sit amet ".repeat(60);
+        writer
+            .add_document(doc!(title => "walrus", body => filler.clone()))
+            .expect("added");
+        writer
+            .add_document(doc!(title => "other", body => format!("{filler} walrus {filler}")))
+            .expect("added");
+        writer.commit().expect("committed");
+        let searcher = index.reader().expect("a reader").searcher();
+        let query = QueryParser::for_index(&index, vec![title, body])
+            .parse_query("walrus")
+            .expect("a query");
+        let snippets = Snippets::new(&searcher, query.as_ref(), body);
+        let hits = searcher
+            .search(query.as_ref(), &TopDocs::with_limit(10).order_by_score())
+            .expect("hits");
+        assert_eq!(hits.len(), 2);
+        for (_, address) in hits {
+            let document: TantivyDocument = searcher.doc(address).expect("stored");
+            let snippet = snippets.for_document(address, &document);
+            if address.doc_id == 0 {
+                assert!(snippet.starts_with("lorem ipsum"), "{snippet}");
+                assert!(!snippet.contains("<mark>"), "{snippet}");
+            } else {
+                assert!(snippet.contains("<mark>walrus</mark>"), "{snippet}");
+            }
+        }
     }
 
     fn locator(terms: &[(&str, Score)]) -> Locator {

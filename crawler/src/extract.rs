@@ -1,5 +1,6 @@
 //! Link extraction from fetched HTML: what the crawler follows next.
 
+use quarry_pagestore::nesting::cap_nesting;
 use scraper::{Html, Selector};
 use url::Url;
 
@@ -90,7 +91,7 @@ pub fn extract_links(
     robot_name: &str,
     policy: &UrlPolicy,
 ) -> PageLinks {
-    let document = Html::parse_document(html);
+    let document = Html::parse_document(&cap_nesting(html));
     let mut out = PageLinks::default();
 
     if let Some(meta) = selector("meta[name]") {

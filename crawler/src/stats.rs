@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Live counters of a crawl (shared with progress output).
 #[derive(Debug, Default)]
@@ -54,7 +54,8 @@ pub struct CrawlCounters {
 }
 
 /// A snapshot of [`CrawlCounters`], plus the run's duration.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// It reads back from the JSON that `quarry crawl --json` prints.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CrawlStats {
     /// HTML pages stored in this run.
     pub stored: u64,

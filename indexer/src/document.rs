@@ -5,6 +5,7 @@
 //! hidden elements, …) stays out of the body. Block-level elements separate words, so
 //! `<p>one</p><p>two</p>` never becomes `onetwo`.
 
+use quarry_pagestore::nesting::cap_nesting;
 use scraper::{Html, Node};
 use url::Url;
 
@@ -190,7 +191,7 @@ fn resolve_link(base: &Url, href: &str) -> Option<String> {
 }
 
 fn extract(html: &str, page_url: Option<&Url>) -> ExtractedDocument {
-    let document = Html::parse_document(html);
+    let document = Html::parse_document(&cap_nesting(html));
     let mut base = page_url.cloned();
     let mut lang = None;
     let mut links: Vec<Link> = Vec::new();
@@ -399,6 +400,20 @@ mod tests {
     fn block_elements_separate_words() {
         let page = extract_page("<p>one</p><p>two</p><ul><li>a</li><li>b</li></ul>x<br>y");
         assert_eq!(page.body.replace('\n', " "), "one two a b x y");
+    }
+
+    #[test]
+    fn hostile_nesting_parses_quickly_and_keeps_its_words() {
+        let page = format!(
+            "<html><title>Abyss</title><body>{}abyssal plain{}</body></html>",
+            "<div>".repeat(100_000),
+            "</div>".repeat(100_000)
+        );
+        let started = std::time::Instant::now();
+        let document = extract_page(&page);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!(document.title, "Abyss");
+        assert!(document.body.contains("abyssal plain"), "{}", document.body);
     }
 
     #[test]

@@ -50,6 +50,7 @@ mod error;
 mod exchange;
 mod http;
 mod import;
+pub mod nesting;
 mod record;
 mod retention;
 mod segment;

@@ -4,6 +4,7 @@
 mod binary;
 mod crash;
 mod errors;
+mod hostile;
 mod index_crash;
 mod pipeline;
 mod politeness;

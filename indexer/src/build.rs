@@ -123,16 +123,47 @@ struct Previous {
 }
 
 /// A generation being built: its lock, directory, tantivy index and writer.
+///
+/// Fields drop in declaration order: the writer and index close first, then an
+/// unfinished generation directory is removed, and the lock is released last.
 struct Build {
     started: Instant,
     layout: IndexLayout,
-    _lock: std::fs::File,
     id: GenerationId,
     dir: PathBuf,
     index: Index,
     writer: IndexWriter<TantivyDocument>,
     fields: Fields,
     threads: usize,
+    unfinished: Unfinished,
+    _lock: std::fs::File,
+}
+
+/// Removes a generation directory that never became `CURRENT`, so a build that fails
+/// (a full disk, a bad record, a crash of the writer) does not leave gigabytes behind —
+/// on a full disk, the partial generation would otherwise keep it full.
+struct Unfinished {
+    dir: Option<PathBuf>,
+}
+
+impl Unfinished {
+    /// `CURRENT` points at the directory now: keep it.
+    fn keep(&mut self) {
+        self.dir = None;
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => info!(dir = %dir.display(), "removed the unfinished generation"),
+                Err(error) => {
+                    warn!(dir = %dir.display(), %error, "could not remove the unfinished generation")
+                }
+            }
+        }
+    }
 }
 
 /// Files of a generation directory that are Quarry's, not tantivy's.
@@ -165,6 +196,9 @@ impl Build {
         let id = layout.next_id()?;
         let dir = layout.generation_dir(id);
         std::fs::create_dir_all(&dir).map_err(IndexError::io(&dir))?;
+        let unfinished = Unfinished {
+            dir: Some(dir.clone()),
+        };
         let index = match previous {
             None => {
                 let (schema, _) = build_schema();
@@ -188,13 +222,14 @@ impl Build {
         Ok(Build {
             started,
             layout,
-            _lock: lock,
             id,
             dir,
             index,
             writer,
             fields,
             threads,
+            unfinished,
+            _lock: lock,
         })
     }
 
@@ -221,7 +256,15 @@ impl Build {
         }
         self.writer.wait_merging_threads()?;
         self.layout.write_meta(&meta)?;
-        self.layout.switch_current(self.id)?;
+        if let Err(error) = self.layout.switch_current(self.id) {
+            // The rename may have landed before the error (say, the directory sync
+            // failed): keep the generation unless `CURRENT` surely names another.
+            if !matches!(self.layout.current(), Ok(current) if current != Some(self.id)) {
+                self.unfinished.keep();
+            }
+            return Err(error);
+        }
+        self.unfinished.keep();
         let removed_generations = self.layout.remove_old(self.id)?;
         let index_bytes = self.layout.stats()?.index_bytes;
         info!(generation = %self.id, documents = meta.documents, records = meta.records_read, "index generation built");

@@ -3,6 +3,7 @@
 
 mod binary;
 mod crash;
+mod disk_full;
 mod errors;
 mod hostile;
 mod index_crash;

@@ -567,9 +567,40 @@ fn robots_like() -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(piece, 0..40).prop_map(|v| v.concat())
 }
 
+/// Parsing and matching robots.txt-like bytes never panics, and the parse statistics add up.
+fn check_robots_like(body: &[u8], agent: &str, url: &str) -> Result<(), TestCaseError> {
+    let robots = Robots::parse(body);
+    let _ = robots.is_allowed(agent, url);
+    let _ = robots.crawl_delay(agent);
+    let _ = robots.sitemaps();
+    let st = robots.stats();
+    prop_assert!(st.valid_directives + st.unknown_directives <= st.last_line_seen);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 2000,
+        cases: 1_000_000,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// The long run: `cargo test -p quarry-crawler --test robots_conformance long_ -- --ignored`.
+    #[test]
+    #[ignore = "long fuzz run (a million cases)"]
+    fn long_parse_and_match_robots_like_never_panic(
+        body in robots_like(),
+        agent in "[a-zA-Z*_ -]{0,10}",
+        url in "(https?://[a-z.]{0,8})?[/?;#a-z*$%.]{0,40}",
+    ) {
+        check_robots_like(&body, &agent, &url)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        // 100,000 cases each (issue: fuzz robots.txt in CI-sized form); `long_` runs a million.
+        cases: 100_000,
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
@@ -593,10 +624,7 @@ proptest! {
         agent in "[a-zA-Z*_ -]{0,10}",
         url in "(https?://[a-z.]{0,8})?[/?;#a-z*$%.]{0,40}",
     ) {
-        let robots = Robots::parse(&body);
-        let _ = robots.is_allowed(&agent, &url);
-        let _ = robots.crawl_delay(&agent);
-        let _ = robots.sitemaps();
+        check_robots_like(&body, &agent, &url)?;
     }
 
     #[test]
@@ -870,7 +898,7 @@ mod streaming_reference {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 3000,
+        cases: 100_000,
         failure_persistence: None,
         ..ProptestConfig::default()
     })]

@@ -276,3 +276,60 @@ proptest! {
         let _ = read_warc_file(&path).unwrap().count();
     }
 }
+
+/// Reads `bytes` as a page-store segment and as a foreign WARC file without writing:
+/// no panic, and every record read in order is what `read_at` finds at its position.
+fn read_only(name: &str, bytes: &[u8]) -> Result<(), TestCaseError> {
+    static DIRS: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let root = DIRS.get_or_init(|| tempfile::tempdir().unwrap()).path();
+    let dir = root.join(name);
+    fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(SegmentId(1).file_name());
+    fs::write(&path, bytes).unwrap();
+    let store = PageStore::open(&dir).unwrap();
+    for record in store.records(None).unwrap() {
+        match record {
+            Ok((position, page)) => {
+                prop_assert_eq!(store.read_at(position).ok(), Some(page));
+            }
+            Err(_) => break,
+        }
+    }
+    let _ = read_warc_file(&path).unwrap().take(64).count();
+    Ok(())
+}
+
+proptest! {
+    // 100,000 cases each (issue: fuzz WARC reading of random and truncated bytes in
+    // CI-sized form); the writer-recovery properties above run fewer, slower cases.
+    #![proptest_config(ProptestConfig::with_cases(100_000))]
+
+    #[test]
+    fn reading_random_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..1_000)) {
+        read_only("random", &bytes)?;
+    }
+
+    #[test]
+    fn reading_damaged_segments_never_panics(damages in prop::collection::vec(damage(), 1..4)) {
+        let mut bytes = valid_segment().bytes.clone();
+        for d in &damages {
+            apply(&mut bytes, d);
+        }
+        read_only("damaged", &bytes)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1_000_000))]
+
+    /// The long run: `cargo test -p quarry-pagestore --test properties long_ -- --ignored`.
+    #[test]
+    #[ignore = "long fuzz run (a million cases)"]
+    fn long_reading_damaged_segments_never_panics(damages in prop::collection::vec(damage(), 1..4)) {
+        let mut bytes = valid_segment().bytes.clone();
+        for d in &damages {
+            apply(&mut bytes, d);
+        }
+        read_only("long-damaged", &bytes)?;
+    }
+}

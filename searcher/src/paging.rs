@@ -330,18 +330,53 @@ mod properties {
 
     use super::*;
 
+    /// Whatever `text` is, decoding it does not panic, and what it accepts is exactly
+    /// what encoding that cursor gives back (no two strings name one position).
+    fn check_decode(text: &str) -> Result<(), TestCaseError> {
+        if let Ok(cursor) = Cursor::decode(text) {
+            prop_assert_eq!(cursor.encode(), text);
+        }
+        Ok(())
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(5000))]
+        // 100,000 cases each in CI (issue: fuzz cursor decoding); `long_` runs a million.
+        #![proptest_config(ProptestConfig::with_cases(100_000))]
 
         #[test]
         fn decode_never_panics(text in "\\PC{0,80}") {
-            let _ = Cursor::decode(&text);
+            check_decode(&text)?;
+        }
+
+        #[test]
+        fn base64_like_text_never_decodes_to_a_stray_cursor(text in "[A-Za-z0-9_=-]{0,40}") {
+            check_decode(&text)?;
+        }
+
+        #[test]
+        fn a_damaged_cursor_is_refused_or_exact(generation: u64, score in -1e6f32..1e6, doc: u32, at: usize, with in "[A-Za-z0-9_-]") {
+            let cursor = Cursor { generation, last: SortKey { score, address: DocAddress::new(0, doc) } };
+            let mut text = cursor.encode().into_bytes();
+            let at = at % text.len();
+            text[at] = with.as_bytes()[0];
+            check_decode(std::str::from_utf8(&text).expect("ASCII"))?;
         }
 
         #[test]
         fn any_cursor_round_trips(generation: u64, score in -1e6f32..1e6, segment: u32, doc: u32) {
             let cursor = Cursor { generation, last: SortKey { score, address: DocAddress::new(segment, doc) } };
             prop_assert_eq!(Cursor::decode(&cursor.encode()).ok(), Some(cursor));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1_000_000))]
+
+        /// The long run: `cargo test -p quarry-searcher --lib long_ -- --ignored`.
+        #[test]
+        #[ignore = "long fuzz run (a million cases)"]
+        fn long_decode_never_panics(text in "[A-Za-z0-9_-]{0,36}|\\PC{0,80}") {
+            check_decode(&text)?;
         }
     }
 }

@@ -531,8 +531,22 @@ mod properties {
 
     use super::*;
 
+    const SYNTAX_HEAVY: &str = "([a-z \"\\-OR:.]|site:|title:|url:|lang:){0,80}";
+
+    /// Parsing never panics, and a query it accepts has a positive clause and no empty
+    /// `OR` group.
+    fn check_parse(input: &str) -> Result<(), TestCaseError> {
+        if let Ok(parsed) = parse(input) {
+            prop_assert!(!parsed.clauses.is_empty());
+            prop_assert!(parsed.clauses.iter().any(|c| !c.negated));
+            prop_assert!(parsed.clauses.iter().all(|c| !c.alternatives.is_empty()));
+        }
+        Ok(())
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(5000))]
+        // 100,000 cases each in CI (issue: fuzz the query parser); `long_` runs a million.
+        #![proptest_config(ProptestConfig::with_cases(100_000))]
 
         #[test]
         fn parse_never_panics(input in "\\PC{0,200}") {
@@ -540,12 +554,19 @@ mod properties {
         }
 
         #[test]
-        fn syntax_heavy_input_never_panics(input in "([a-z \"\\-OR:.]|site:|title:|url:|lang:){0,80}") {
-            if let Ok(parsed) = parse(&input) {
-                prop_assert!(!parsed.clauses.is_empty());
-                prop_assert!(parsed.clauses.iter().any(|c| !c.negated));
-                prop_assert!(parsed.clauses.iter().all(|c| !c.alternatives.is_empty()));
-            }
+        fn syntax_heavy_input_never_panics(input in SYNTAX_HEAVY) {
+            check_parse(&input)?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1_000_000))]
+
+        /// The long run: `cargo test -p quarry-searcher --lib long_ -- --ignored`.
+        #[test]
+        #[ignore = "long fuzz run (a million cases)"]
+        fn long_syntax_heavy_input_never_panics(input in SYNTAX_HEAVY) {
+            check_parse(&input)?;
         }
     }
 }

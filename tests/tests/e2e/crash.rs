@@ -96,21 +96,26 @@ impl SlowCrawl {
     }
 }
 
+/// Kills of the crawler in `crawl_killed_with_sigkill_twenty_times_loses_nothing`.
+const KILLS: usize = 20;
+/// Generated pages of that crawl: enough that twenty short runs do not finish it.
+const KILLED_CRAWL_PAGES: usize = 1500;
+
 #[test]
-fn crawl_killed_with_sigkill_ten_times_loses_nothing() {
+fn crawl_killed_with_sigkill_twenty_times_loses_nothing() {
     // 1,500 generated pages plus the fixture's own, 5 ms each: a crawl of several
-    // seconds, killed with SIGKILL at ten seeded random moments and restarted each time.
+    // seconds, killed with SIGKILL at twenty seeded random moments and restarted each time.
     let crawl = SlowCrawl::with(
         FixtureOptions {
             page_latency: Duration::from_millis(5),
-            generated_pages: 1500,
+            generated_pages: KILLED_CRAWL_PAGES,
             failing_pages: true,
             ..FixtureOptions::default()
         },
         "[crawl]\nretry_backoff_ms = [20, 40]\n",
     );
     let (site, data, args) = (&crawl.site, &crawl.data, crawl.args());
-    let moments = kill_moments(0x5eed_cafe, 10, 400..1200);
+    let moments = kill_moments(0x5eed_cafe, KILLS, 300..900);
     for (round, after) in moments.iter().enumerate() {
         let mut child = crawl.spawn();
         std::thread::sleep(*after);
@@ -122,7 +127,7 @@ fn crawl_killed_with_sigkill_ten_times_loses_nothing() {
     let stored_before_last = stored_paths(data).len();
     let expected: HashSet<String> = expected_pages()
         .into_iter()
-        .chain(generated_pages(1500))
+        .chain(generated_pages(KILLED_CRAWL_PAGES))
         .chain(["/flaky.html".to_string()])
         .collect();
     assert!(
@@ -155,7 +160,10 @@ fn crawl_killed_with_sigkill_ten_times_loses_nothing() {
     }
     let refetched: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(refetched.iter().all(|(_, n)| **n == 2), "{refetched:?}");
-    println!("{} pages fetched twice after 10 kills", refetched.len());
+    println!(
+        "{} pages fetched twice after {KILLS} kills",
+        refetched.len()
+    );
 
     // The dead-letter list survived: /broken.html is in it once, with its last error.
     let data_arg = data.to_string_lossy();

@@ -147,11 +147,11 @@ fn indexer_killed_twenty_times_during_rebuild_and_update_keeps_serving() {
         assert_eq!(ranked(&answer), ranked(&before), "round {round}");
     }
 
-    // The rest of the site, then ten kills of the update that applies it.
+    // The rest of the site, then twenty kills of the update that applies it.
     crawl(&site, dir.path(), None);
     let served = current(&data);
     let mut finished_early = false;
-    for (round, after) in kill_moments(0xfeed_beef, 10, 20..span)
+    for (round, after) in kill_moments(0xfeed_beef, 20, 20..span)
         .into_iter()
         .enumerate()
     {

@@ -169,6 +169,7 @@ pub fn router(state: AppState) -> Router {
     }
     router
         .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::record,
@@ -195,26 +196,93 @@ pub fn spawn_reloader(engine: Arc<SearchEngine>, every: Duration) -> tokio::task
     })
 }
 
+/// A client must send a request's whole head within this time, or the connection is
+/// closed (slowloris defence; it also closes keep-alive connections idle that long).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Open connections at most; further ones are accepted and closed at once, so a flood of
+/// idle connections cannot exhaust the process's file descriptors.
+pub const MAX_CONNECTIONS: usize = 4096;
+/// Largest request head (request line and headers) read; beyond it the answer is 431
+/// (or 414 for a long request line).
+pub const MAX_HEAD_BYTES: usize = 64 << 10;
+
 /// Serves `state` on `listener` until `shutdown` completes, then drains in-flight
 /// requests (`/readyz` answers 503 meanwhile). Also reloads the index when `CURRENT`
 /// changes.
 ///
+/// Connections are HTTP/1.1 within the limits above: a request head must arrive within
+/// [`HEADER_READ_TIMEOUT`] and fit in [`MAX_HEAD_BYTES`], and at most
+/// [`MAX_CONNECTIONS`] are open at once. (`axum::serve` sets no header timeout: a client
+/// that sent half a request line held its connection forever.)
+///
 /// # Errors
-/// I/O errors of the listener.
+/// None today: accept errors (say, out of file descriptors) are logged and retried.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt as _;
+
     let reloader = spawn_reloader(state.engine.clone(), Duration::from_secs(1));
-    let draining = state.clone();
-    let shutdown = async move {
-        shutdown.await;
-        draining.start_draining();
-    };
-    let result = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let app = router(state.clone());
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    if !is_connection_error(&error) {
+                        // Out of file descriptors or memory: wait instead of spinning.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tracing::warn!(
+                max = MAX_CONNECTIONS,
+                "too many open connections; closing a new one"
+            );
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone().map_request(
+            |request: axum::http::Request<hyper::body::Incoming>| {
+                request.map(axum::body::Body::new)
+            },
+        ));
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // Errors here are the client's: a reset, a malformed or late request head.
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    state.start_draining();
+    graceful.shutdown().await;
     reloader.abort();
-    result
+    Ok(())
+}
+
+/// Errors of one connection that `accept` reports, not of the listener.
+fn is_connection_error(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        error.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    )
 }

@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::header;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use utoipa::OpenApi;
 
@@ -319,6 +319,21 @@ pub async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Res
 /// Any other path.
 pub async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such endpoint")
+}
+
+/// A routed path with a method other than `GET`/`HEAD`: 405 with `Allow`, and the JSON
+/// error body every other error has (code `bad_request`).
+pub async fn method_not_allowed() -> Response {
+    let mut response = ApiError::new(
+        ErrorCode::BadRequest,
+        "only GET and HEAD are supported on this endpoint",
+    )
+    .into_response();
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    response
 }
 
 #[cfg(test)]

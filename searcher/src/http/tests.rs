@@ -487,3 +487,190 @@ async fn suggest_completes_titles_and_words_from_the_dictionary() {
     let empty = call(&state, "/suggest?q=zzzz").await.json();
     assert_eq!(empty["suggestions"], serde_json::json!([]));
 }
+
+/// Sends `request` raw over a fresh connection and reads the answer (or what came before
+/// the server closed). `None`: the server closed without answering.
+async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> Option<Reply> {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    // The server may answer and close before reading all of a huge request.
+    let _ = stream.write_all(request).await;
+    let mut raw = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let mut lines = head.lines();
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Some(Reply {
+        status,
+        headers,
+        body: body.to_string(),
+    })
+}
+
+fn request(method: &str, target: &str, extra_headers: &str) -> Vec<u8> {
+    format!("{method} {target} HTTP/1.1\r\nHost: t\r\n{extra_headers}Connection: close\r\n\r\n")
+        .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abusive_requests_get_clean_4xx_and_the_server_keeps_answering() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = AppState::new(engine(dir.path()), &ServerLimits::default());
+    let server = start(state).await;
+    let addr = server.addr;
+
+    // Path traversal: no route serves files, and none of these reaches one.
+    for target in [
+        "/../../../../etc/passwd",
+        "/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/..%2f..%2f..%2fetc%2fpasswd",
+        "//etc/passwd",
+        "/search/../../etc/passwd",
+        "http://t/../../etc/passwd",
+        "/static/..%5c..%5cwindows%5cwin.ini",
+    ] {
+        let reply = raw(addr, &request("GET", target, "")).await.expect(target);
+        assert_eq!(reply.status, 404, "{target}: {}", reply.body);
+        assert_eq!(reply.json()["error"]["code"], "not_found", "{target}");
+        assert!(!reply.body.contains("root:"), "{target}");
+    }
+
+    // Invalid UTF-8, raw and percent-encoded.
+    let raw_bytes = b"GET /search?q=\xff\xfe HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    assert_eq!(raw(addr, raw_bytes).await.expect("raw 0xff").status, 400);
+    let encoded = raw(addr, &request("GET", "/search?q=%C3%28", ""))
+        .await
+        .expect("%C3%28");
+    assert_eq!(encoded.status, 400);
+    assert_eq!(encoded.json()["error"]["code"], "bad_request");
+
+    // Oversized request line, query, headers: refused before any search runs.
+    let long_query = format!("/search?q={}", "a".repeat(MAX_HEAD_BYTES * 2));
+    let many_headers: String = (0..500).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let huge_header = format!("X-Big: {}\r\n", "b".repeat(1 << 20));
+    for (what, bytes, statuses) in [
+        (
+            "long request line",
+            request("GET", &long_query, ""),
+            &[414, 431][..],
+        ),
+        (
+            "500 headers",
+            request("GET", "/search?q=common", &many_headers),
+            &[431][..],
+        ),
+        (
+            "1 MiB header",
+            request("GET", "/search?q=common", &huge_header),
+            &[431][..],
+        ),
+    ] {
+        let reply = raw(addr, &bytes).await.expect(what);
+        assert!(statuses.contains(&reply.status), "{what}: {}", reply.status);
+    }
+    let just_too_long = format!("/search?q={}", "a".repeat(2000));
+    let reply = raw(addr, &request("GET", &just_too_long, ""))
+        .await
+        .expect("2000 chars");
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1000")
+    );
+
+    // Bodies: a POST is refused with JSON and `Allow`; a GET's body is never read.
+    let mut post = request("POST", "/search?q=common", "Content-Length: 10000000\r\n");
+    post.extend(std::iter::repeat_n(b'c', 100_000));
+    let reply = raw(addr, &post).await.expect("POST");
+    assert_eq!(reply.status, 405);
+    assert_eq!(reply.header("allow"), Some("GET, HEAD"));
+    assert_eq!(reply.json()["error"]["code"], "bad_request");
+    let mut get_with_body = request("GET", "/search?q=common", "Content-Length: 10000000\r\n");
+    get_with_body.extend(std::iter::repeat_n(b'c', 100_000));
+    assert_eq!(
+        raw(addr, &get_with_body).await.expect("GET body").status,
+        200
+    );
+
+    // Not HTTP at all.
+    for garbage in [
+        &b"\x00\x01\x02 nonsense\r\n\r\n"[..],
+        b"GET /\r\n\r\n",
+        b"GET / HTTP/9.9\r\n\r\n",
+    ] {
+        let reply = raw(addr, garbage).await;
+        assert!(
+            reply.is_none_or(|r| r.status == 400 || r.status == 505),
+            "{garbage:?}"
+        );
+    }
+
+    let fine = get(addr, "/search?q=common").await.unwrap();
+    assert_eq!(fine.status, 200, "{}", fine.body);
+    server.shutdown.send(()).unwrap();
+    server.task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_and_do_not_block_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = AppState::new(engine(dir.path()), &ServerLimits::default());
+    let server = start(state).await;
+    let addr = server.addr;
+    let started = Instant::now();
+    // 200 clients that send half a request line and stall, and one that drips a byte
+    // every 200 ms (slowloris): the timeout counts the whole head, not gaps.
+    let mut stalled = Vec::new();
+    for _ in 0..200 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(b"GET /search?q=comm").await.unwrap();
+        stalled.push(stream);
+    }
+    let drip = tokio::spawn(async move {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        for byte in b"GET /search?q=common".iter().cycle() {
+            if stream.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest).await;
+        started.elapsed()
+    });
+    // Meanwhile others are answered at once.
+    for _ in 0..20 {
+        let asked = Instant::now();
+        let reply = get(addr, "/search?q=common").await.unwrap();
+        assert_eq!(reply.status, 200);
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            asked.elapsed()
+        );
+    }
+    // Every stalled connection is closed by the server within the head timeout.
+    let limit = HEADER_READ_TIMEOUT + Duration::from_secs(5);
+    for mut stream in stalled {
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(limit, stream.read_to_end(&mut rest)).await;
+        assert!(
+            closed.is_ok(),
+            "a stalled connection stayed open past {limit:?}"
+        );
+    }
+    let dripped = tokio::time::timeout(limit, drip)
+        .await
+        .expect("drip cut off")
+        .unwrap();
+    assert!(dripped < limit, "{dripped:?}");
+    assert!(started.elapsed() >= HEADER_READ_TIMEOUT - Duration::from_secs(1));
+    server.shutdown.send(()).unwrap();
+    server.task.await.unwrap().unwrap();
+}

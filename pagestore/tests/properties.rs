@@ -281,13 +281,15 @@ proptest! {
 /// no panic, and every record read in order is what `read_at` finds at its position.
 fn read_only(name: &str, bytes: &[u8]) -> Result<(), TestCaseError> {
     static DIRS: OnceLock<tempfile::TempDir> = OnceLock::new();
-    let root = DIRS.get_or_init(|| tempfile::tempdir().unwrap()).path();
+    let root = DIRS
+        .get_or_init(|| tempfile::tempdir().expect("temp dir"))
+        .path();
     let dir = root.join(name);
-    fs::create_dir_all(&dir).unwrap();
+    fs::create_dir_all(&dir).expect("case dir");
     let path = dir.join(SegmentId(1).file_name());
-    fs::write(&path, bytes).unwrap();
-    let store = PageStore::open(&dir).unwrap();
-    for record in store.records(None).unwrap() {
+    fs::write(&path, bytes).expect("write case");
+    let store = PageStore::open(&dir).expect("open store");
+    for record in store.records(None).expect("records") {
         match record {
             Ok((position, page)) => {
                 prop_assert_eq!(store.read_at(position).ok(), Some(page));
@@ -295,7 +297,10 @@ fn read_only(name: &str, bytes: &[u8]) -> Result<(), TestCaseError> {
             Err(_) => break,
         }
     }
-    let _ = read_warc_file(&path).unwrap().take(64).count();
+    let _ = read_warc_file(&path)
+        .expect("read as WARC")
+        .take(64)
+        .count();
     Ok(())
 }
 

@@ -238,6 +238,26 @@ fn exit_codes_follow_the_contract() {
         Some(1)
     );
 
+    // A corrupt data directory: garbage in `CURRENT`, and a "directory" that is a file.
+    let corrupt = dir.path().join("corrupt");
+    std::fs::create_dir_all(corrupt.join("index")).unwrap();
+    std::fs::write(corrupt.join("index").join("CURRENT"), "not a generation\n").unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    for args in [
+        vec!["search", "--data", corrupt.to_str().unwrap(), "anything"],
+        vec!["index", "stats", "--data", corrupt.to_str().unwrap()],
+        vec!["index", "stats", "--data", file.to_str().unwrap()],
+        vec!["search", "--data", file.to_str().unwrap(), "anything"],
+    ] {
+        let out = run_quarry(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = stderr(&out);
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+
     // Help is not an error.
     assert_eq!(run_quarry(&["--help"]).status.code(), Some(0));
 }

@@ -7,29 +7,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use quarry_crawler::DataLayout;
-use quarry_pagestore::PageStore;
 use quarry_tests::binary::{kill_moments, quarry_bin, run_quarry};
-use quarry_tests::fixture::{FixtureOptions, FixtureSite, expected_pages, generated_pages};
 
-fn stored_paths(data: &std::path::Path) -> Vec<String> {
-    let store = PageStore::open(&DataLayout::new(data).pages()).expect("open page store");
-    store
-        .records(None)
-        .expect("read page store")
-        .map(|item| item.expect("record").1)
-        // Pages that asked not to be indexed leave a bodiless marker record: not a page.
-        .filter(|record| {
-            record.status == 200 && record.header(quarry_pagestore::NOINDEX_HEADER).is_none()
-        })
-        .map(|record| {
-            url::Url::parse(&record.url)
-                .expect("stored URL")
-                .path()
-                .to_string()
-        })
-        .collect()
-}
+use crate::stored_paths;
+use quarry_tests::fixture::{FixtureOptions, FixtureSite, expected_pages, generated_pages};
 
 /// A crawl of a fixture site slow enough to be interrupted midway.
 struct SlowCrawl {

@@ -9,10 +9,10 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use quarry_crawler::DataLayout;
-use quarry_pagestore::PageStore;
 use quarry_tests::binary::run_quarry;
 use quarry_tests::fixture::{FixtureOptions, FixtureSite, expected_pages, generated_pages};
+
+use crate::stored_paths;
 
 /// A tmpfs of a chosen size, unmounted when dropped.
 struct SmallDisk {
@@ -87,22 +87,8 @@ impl Drop for SmallDisk {
     }
 }
 
-fn stored_paths(data: &Path) -> HashSet<String> {
-    let store = PageStore::open(&DataLayout::new(data).pages()).expect("open page store");
-    store
-        .records(None)
-        .expect("read page store")
-        .map(|item| item.expect("every stored record reads back").1)
-        .filter(|record| {
-            record.status == 200 && record.header(quarry_pagestore::NOINDEX_HEADER).is_none()
-        })
-        .map(|record| {
-            url::Url::parse(&record.url)
-                .expect("URL")
-                .path()
-                .to_string()
-        })
-        .collect()
+fn stored_set(data: &Path) -> HashSet<String> {
+    stored_paths(data).into_iter().collect()
 }
 
 fn stderr(output: &Output) -> String {
@@ -152,26 +138,33 @@ fn crawl_args(site: &FixtureSite, dir: &Path, data: &Path) -> Vec<String> {
     .to_vec()
 }
 
-fn quarry(args: &[String]) -> Output {
-    run_quarry(&args.iter().map(String::as_str).collect::<Vec<_>>())
-}
-
-#[test]
-fn a_crawl_that_fills_the_disk_stops_cleanly_and_resumes_when_there_is_room() {
-    let Some(disk) = SmallDisk::mount(1 << 20) else {
-        return;
-    };
+/// A tmpfs of `bytes`, the fixture site with [`PAGES`] generated pages, a work directory
+/// for the seeds, and the data directory (on the tmpfs); `None` where mounting fails.
+fn setup(bytes: u64) -> Option<(SmallDisk, FixtureSite, tempfile::TempDir, PathBuf)> {
+    let disk = SmallDisk::mount(bytes)?;
     let site = FixtureSite::start(FixtureOptions {
         generated_pages: PAGES,
         ..FixtureOptions::default()
     });
     let work = tempfile::tempdir().expect("temp dir");
     let data = disk.path().join("data");
+    Some((disk, site, work, data))
+}
+
+fn quarry(args: &[String]) -> Output {
+    run_quarry(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[test]
+fn a_crawl_that_fills_the_disk_stops_cleanly_and_resumes_when_there_is_room() {
+    let Some((disk, site, work, data)) = setup(1 << 20) else {
+        return;
+    };
     let args = crawl_args(&site, work.path(), &data);
 
     let full = quarry(&args);
     assert_clear_disk_full_error(&full, "crawl");
-    let partial = stored_paths(&data);
+    let partial = stored_set(&data);
     assert!(
         !partial.is_empty() && partial.len() < expected().len(),
         "the disk filled at {} of {} pages",
@@ -181,13 +174,13 @@ fn a_crawl_that_fills_the_disk_stops_cleanly_and_resumes_when_there_is_room() {
     // Still full: the next run fails the same clean way and loses nothing.
     let again = quarry(&args);
     assert_clear_disk_full_error(&again, "crawl on a still-full disk");
-    assert!(stored_paths(&data).is_superset(&partial));
+    assert!(stored_set(&data).is_superset(&partial));
 
     disk.resize(256 << 20);
     let resumed = quarry(&args);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     assert_eq!(
-        stored_paths(&data),
+        stored_set(&data),
         expected(),
         "every page stored, as by an uninterrupted crawl"
     );
@@ -195,15 +188,9 @@ fn a_crawl_that_fills_the_disk_stops_cleanly_and_resumes_when_there_is_room() {
 
 #[test]
 fn an_index_build_on_a_full_disk_fails_cleanly_and_the_current_generation_keeps_serving() {
-    let Some(disk) = SmallDisk::mount(256 << 20) else {
+    let Some((disk, site, work, data)) = setup(256 << 20) else {
         return;
     };
-    let site = FixtureSite::start(FixtureOptions {
-        generated_pages: PAGES,
-        ..FixtureOptions::default()
-    });
-    let work = tempfile::tempdir().expect("temp dir");
-    let data = disk.path().join("data");
     let crawl = quarry(&crawl_args(&site, work.path(), &data));
     assert!(crawl.status.success(), "{}", stderr(&crawl));
     let data_arg = data.to_string_lossy().into_owned();

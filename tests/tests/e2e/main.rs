@@ -11,3 +11,25 @@ mod pipeline;
 mod politeness;
 mod traps;
 mod web_page;
+
+/// The paths of the pages stored in `data`'s page store, in log order (a page stored twice
+/// appears twice). Pages that asked not to be indexed leave a bodiless marker record: not
+/// a page.
+fn stored_paths(data: &std::path::Path) -> Vec<String> {
+    let layout = quarry_crawler::DataLayout::new(data);
+    let store = quarry_pagestore::PageStore::open(&layout.pages()).expect("open page store");
+    store
+        .records(None)
+        .expect("read page store")
+        .map(|item| item.expect("every stored record reads back").1)
+        .filter(|record| {
+            record.status == 200 && record.header(quarry_pagestore::NOINDEX_HEADER).is_none()
+        })
+        .map(|record| {
+            url::Url::parse(&record.url)
+                .expect("stored URL")
+                .path()
+                .to_string()
+        })
+        .collect()
+}

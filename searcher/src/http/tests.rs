@@ -117,19 +117,24 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<Reply> {
     stream.write_all(request.as_bytes()).await?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    Ok(parse_reply(&raw).unwrap_or(Reply {
+        status: 0,
+        headers: Vec::new(),
+        body: String::from_utf8_lossy(&raw).into_owned(),
+    }))
+}
+
+/// An HTTP/1.1 answer read off a socket; `None` if it has no complete head.
+fn parse_reply(raw: &[u8]) -> Option<Reply> {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text.split_once("\r\n\r\n")?;
     let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|line| line.split(' ').nth(1))
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
     let headers = lines
         .filter_map(|line| line.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
-    Ok(Reply {
+    Some(Reply {
         status,
         headers,
         body: body.to_string(),
@@ -496,19 +501,7 @@ async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> Option<Reply> {
     let _ = stream.write_all(request).await;
     let mut raw = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let mut lines = head.lines();
-    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    Some(Reply {
-        status,
-        headers,
-        body: body.to_string(),
-    })
+    parse_reply(&raw)
 }
 
 fn request(method: &str, target: &str, extra_headers: &str) -> Vec<u8> {

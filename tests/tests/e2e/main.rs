@@ -9,6 +9,7 @@ mod hostile;
 mod index_crash;
 mod pipeline;
 mod politeness;
+mod server_load;
 mod traps;
 mod web_page;
 

@@ -411,7 +411,9 @@ mod tests {
         );
         let started = std::time::Instant::now();
         let document = extract_page(&page);
-        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // 16 s before the nesting cap; the bound leaves room for a loaded debug build.
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(5), "{took:?}");
         assert_eq!(document.title, "Abyss");
         assert!(document.body.contains("abyssal plain"), "{}", document.body);
     }

@@ -236,8 +236,10 @@ mod tests {
             let capped = cap_nesting(&page);
             assert!(capped.contains("abyssal"));
             assert!(capped.len() < page.len());
+            // Linear: well under a second in release; the bound leaves room for a debug
+            // build on a loaded 2-core machine (parallel tests took it to 1.1 s).
             let scanned = started.elapsed();
-            assert!(scanned < Duration::from_secs(1), "{scanned:?}");
+            assert!(scanned < Duration::from_secs(5), "{scanned:?}");
         }
     }
 

@@ -1,7 +1,7 @@
 //! Finding and running the `quarry` binary built by the same `cargo test`/`nextest` run.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
 /// Path of the `quarry` binary next to the test executable (`target/<profile>/quarry`).
@@ -31,6 +31,26 @@ pub fn run_quarry(args: &[&str]) -> Output {
         .env("RUST_LOG", "warn")
         .output()
         .expect("run quarry")
+}
+
+/// A child process (a `quarry serve`) killed and reaped when dropped, so a failing test
+/// leaves no server behind.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Peak resident memory (`VmHWM`) of process `pid`, in KiB; `None` once it has exited.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// The base URL (`http://127.0.0.1:PORT`, no trailing slash) that `quarry serve` prints on

@@ -110,11 +110,17 @@ async fn call(state: &AppState, uri: &str) -> Reply {
     }
 }
 
+/// An HTTP/1.1 request without body, `Connection: close`, with `extra_headers` (each
+/// ending in CRLF).
+fn request(method: &str, target: &str, extra_headers: &str) -> Vec<u8> {
+    format!("{method} {target} HTTP/1.1\r\nHost: t\r\n{extra_headers}Connection: close\r\n\r\n")
+        .into_bytes()
+}
+
 /// `GET path` over a fresh connection (HTTP/1.1, `Connection: close`).
 async fn get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<Reply> {
     let mut stream = TcpStream::connect(addr).await?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
+    stream.write_all(&request("GET", path, "")).await?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await?;
     Ok(parse_reply(&raw).unwrap_or(Reply {
@@ -502,11 +508,6 @@ async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> Option<Reply> {
     let mut raw = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await;
     parse_reply(&raw)
-}
-
-fn request(method: &str, target: &str, extra_headers: &str) -> Vec<u8> {
-    format!("{method} {target} HTTP/1.1\r\nHost: t\r\n{extra_headers}Connection: close\r\n\r\n")
-        .into_bytes()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,17 +3,8 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use quarry_tests::binary::{quarry_bin, run_quarry, served_base_url};
+use quarry_tests::binary::{KillOnDrop, quarry_bin, run_quarry, served_base_url};
 use quarry_tests::fixture::{FixtureOptions, FixtureSite, expected_pages};
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()

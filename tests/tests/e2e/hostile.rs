@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use quarry_crawler::{CrawlStats, DataLayout};
 use quarry_pagestore::PageStore;
-use quarry_tests::binary::{quarry_bin, run_quarry};
+use quarry_tests::binary::{peak_rss_kib, quarry_bin, run_quarry};
 use quarry_tests::hostile::{
     BAD_CHARSET_WORD, CYRILLIC_WORD, DEEP_WORD, HostileSite, Robots, STORED_ON_MAIN,
 };
@@ -19,14 +19,6 @@ const CRAWL_LIMIT: Duration = Duration::from_secs(120);
 /// Peak resident memory the crawl may reach (the 1 GiB body, the 64 MiB bomb and the
 /// 100k-link page must all be cut or streamed, never held whole).
 const PEAK_RSS_LIMIT_KB: u64 = 400 << 10;
-
-fn peak_rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-}
 
 fn search_urls(data: &str, query: &str) -> Vec<String> {
     let output = run_quarry(&["search", "--data", data, "--json", query]);
@@ -77,7 +69,7 @@ fn a_hostile_site_is_crawled_in_bounded_time_and_memory_and_its_readable_pages_f
         .expect("spawn quarry crawl");
     let mut peak_kb = 0;
     let status = loop {
-        if let Some(kb) = peak_rss_kb(child.id()) {
+        if let Some(kb) = peak_rss_kib(child.id()) {
             peak_kb = peak_kb.max(kb);
         }
         if let Some(status) = child.try_wait().expect("wait") {

@@ -10,31 +10,7 @@ use quarry_indexer::IndexLayout;
 use quarry_tests::binary::{kill_moments, quarry_bin, run_quarry, served_base_url};
 use quarry_tests::fixture::{FixtureOptions, FixtureSite};
 
-fn crawl(site: &FixtureSite, dir: &Path, max_pages: Option<usize>) {
-    let seeds = dir.join("seeds.txt");
-    std::fs::write(&seeds, site.url("/")).expect("seeds");
-    let data = dir.join("data");
-    let mut args = vec![
-        "crawl".to_string(),
-        "--seeds".into(),
-        seeds.display().to_string(),
-        "--data".into(),
-        data.display().to_string(),
-        "--delay-ms".into(),
-        "0".into(),
-        "--allow-private-addresses".into(),
-    ];
-    if let Some(max) = max_pages {
-        args.extend(["--max-pages".to_string(), max.to_string()]);
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let output = run_quarry(&args);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
+use crate::crawl_fixture;
 
 /// The JSON search response of `quarry search` for `q` (the current generation).
 fn search(data: &Path, q: &str) -> serde_json::Value {
@@ -122,7 +98,7 @@ fn indexer_killed_twenty_times_during_rebuild_and_update_keeps_serving() {
     let data: PathBuf = dir.path().join("data");
 
     // Part of the site, indexed: the generation every kill must leave serving.
-    crawl(&site, dir.path(), Some(400));
+    crawl_fixture(&site, dir.path(), Some(400));
     let rebuild_time = timed(&data, "rebuild");
     let before = search(&data, "generated page");
     assert!(!ranked(&before).0.is_empty());
@@ -148,7 +124,7 @@ fn indexer_killed_twenty_times_during_rebuild_and_update_keeps_serving() {
     }
 
     // The rest of the site, then twenty kills of the update that applies it.
-    crawl(&site, dir.path(), None);
+    crawl_fixture(&site, dir.path(), None);
     let served = current(&data);
     let mut finished_early = false;
     for (round, after) in kill_moments(0xfeed_beef, 20, 20..span)
@@ -184,7 +160,7 @@ fn server_killed_twenty_times_comes_back_with_the_same_answers() {
     let site = FixtureSite::start(FixtureOptions::default());
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    crawl(&site, dir.path(), None);
+    crawl_fixture(&site, dir.path(), None);
     timed(&data, "rebuild");
     let expected = ranked(&search(&data, "coral reef"));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");

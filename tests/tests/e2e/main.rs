@@ -34,3 +34,35 @@ fn stored_paths(data: &std::path::Path) -> Vec<String> {
         })
         .collect()
 }
+
+/// Crawls `site` with `quarry crawl` (delay 0, loopback allowed) into `dir/data`, seeding
+/// from `dir/seeds.txt`, at most `max_pages` pages; panics with its stderr if it fails.
+fn crawl_fixture(
+    site: &quarry_tests::fixture::FixtureSite,
+    dir: &std::path::Path,
+    max_pages: Option<usize>,
+) {
+    let seeds = dir.join("seeds.txt");
+    std::fs::write(&seeds, site.url("/")).expect("seeds");
+    let data = dir.join("data");
+    let mut args = vec![
+        "crawl".to_string(),
+        "--seeds".into(),
+        seeds.display().to_string(),
+        "--data".into(),
+        data.display().to_string(),
+        "--delay-ms".into(),
+        "0".into(),
+        "--allow-private-addresses".into(),
+    ];
+    if let Some(max) = max_pages {
+        args.extend(["--max-pages".to_string(), max.to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = quarry_tests::binary::run_quarry(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -7,27 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use quarry_tests::binary::{quarry_bin, run_quarry, served_base_url};
+use quarry_tests::binary::{KillOnDrop, peak_rss_kib, quarry_bin, run_quarry, served_base_url};
 use quarry_tests::fixture::{FixtureOptions, FixtureSite};
 
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Peak resident memory of process `pid` (`VmHWM`), in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .expect("VmHWM")
-}
+use crate::crawl_fixture;
 
 /// Concurrent clients: ten times the 2 running + 4 queued searches the server admits.
 const CLIENTS: usize = 60;
@@ -43,25 +26,9 @@ fn ten_times_capacity_gets_quick_503s_bounded_memory_and_recovery() {
         ..FixtureOptions::default()
     });
     let dir = tempfile::tempdir().expect("temp dir");
+    crawl_fixture(&site, dir.path(), None);
     let data = dir.path().join("data");
     let data = data.to_str().expect("UTF-8 path");
-    let seeds = dir.path().join("seeds.txt");
-    std::fs::write(&seeds, site.url("/")).expect("seeds");
-    let crawl = run_quarry(&[
-        "crawl",
-        "--seeds",
-        seeds.to_str().expect("UTF-8 path"),
-        "--data",
-        data,
-        "--delay-ms",
-        "0",
-        "--allow-private-addresses",
-    ]);
-    assert!(
-        crawl.status.success(),
-        "{}",
-        String::from_utf8_lossy(&crawl.stderr)
-    );
     let rebuild = run_quarry(&["index", "rebuild", "--data", data]);
     assert!(
         rebuild.status.success(),
@@ -94,7 +61,7 @@ fn ten_times_capacity_gets_quick_503s_bounded_memory_and_recovery() {
     let server = KillOnDrop(child);
     let base = served_base_url(out);
     let pid = server.0.id();
-    let rss_before = peak_rss_kib(pid);
+    let rss_before = peak_rss_kib(pid).expect("VmHWM of the server");
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (ok, shed, slowest_shed_ms) = runtime.block_on(async {
@@ -154,7 +121,7 @@ fn ten_times_capacity_gets_quick_503s_bounded_memory_and_recovery() {
             slowest_shed_us.load(Ordering::Relaxed) as f64 / 1000.0,
         )
     });
-    let rss_after = peak_rss_kib(pid);
+    let rss_after = peak_rss_kib(pid).expect("VmHWM of the server");
     println!(
         "{CLIENTS} clients for {LOAD:?}: {ok} answered, {shed} shed (slowest 503 {slowest_shed_ms:.1} ms); peak RSS {} MiB before, {} MiB after",
         rss_before / 1024,

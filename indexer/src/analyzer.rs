@@ -22,7 +22,7 @@ pub const ANALYZER_EN: &str = "quarry_en";
 
 /// Whether `c` belongs to a script written without spaces between words (Han, Hiragana,
 /// Katakana, and their punctuation-free extensions).
-fn is_unspaced_script(c: char) -> bool {
+pub fn is_unspaced_script(c: char) -> bool {
     matches!(c,
         '\u{3040}'..='\u{30ff}'   // Hiragana, Katakana
         | '\u{31f0}'..='\u{31ff}' // Katakana phonetic extensions
@@ -31,6 +31,12 @@ fn is_unspaced_script(c: char) -> bool {
         | '\u{f900}'..='\u{faff}' // CJK compatibility ideographs
         | '\u{ff66}'..='\u{ff9f}' // half-width Katakana
         | '\u{20000}'..='\u{2fa1f}') // CJK extensions B–F, compatibility supplement
+}
+
+/// Whether `c` is part of a word of a spaced script: [`ScriptTokenizer`] splits such text
+/// into maximal runs of these characters.
+pub fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() && !is_unspaced_script(c)
 }
 
 /// Splits text into alphanumeric words; runs of [`is_unspaced_script`] characters become
@@ -99,7 +105,7 @@ impl ScriptTokenizer {
             } else if c.is_alphanumeric() {
                 let mut end = start + c.len_utf8();
                 while let Some(&(i, next)) = chars.peek() {
-                    if !next.is_alphanumeric() || is_unspaced_script(next) {
+                    if !is_word_char(next) {
                         break;
                     }
                     end = i + next.len_utf8();

@@ -31,7 +31,7 @@ mod graph;
 mod schema;
 mod state;
 
-pub use analyzer::{ANALYZER_EN, register_analyzers};
+pub use analyzer::{ANALYZER_EN, is_unspaced_script, is_word_char, register_analyzers};
 pub use build::{
     PlainDocument, RebuildOptions, RebuildProgress, RebuildStats, index_documents, rebuild, update,
 };

@@ -409,7 +409,7 @@ impl SearchEngine {
         let host_refs: Vec<&str> = candidate_hosts.iter().map(String::as_str).collect();
         let max_per_host = crowding.filter(|_| spread == Spread::Many);
         let page = crowding::select(&host_refs, request.limit, window, max_per_host);
-        let snippets = Snippets::new(&searcher, tantivy_query.as_ref(), fields.body);
+        let mut snippets = Snippets::new(&searcher, tantivy_query.as_ref(), fields.body);
         let parts = if request.explain {
             score_parts(&parsed, &fields, &mut analyzer)
         } else {

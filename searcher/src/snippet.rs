@@ -3,42 +3,55 @@
 //!
 //! Cutting a snippet with tantivy's [`SnippetGenerator`] runs the field's analyzer
 //! (tokenizer, lower-casing, folding, stemming) over all the text it is given, which costs
-//! milliseconds on the large pages documentation sites have (a 486 KB page took 40–60 ms).
-//! So on a body longer than [`DIRECT_BYTES`] the passage is first located without
-//! analysis. The postings tell which query terms the body holds: none (only the title or
-//! anchors matched) gives the page's leading passage. Otherwise the indexed terms of the
-//! query (stems, which prefix the words they came from) are looked for
-//! case-insensitively at word starts with one Aho-Corasick pass, which stops at the first
-//! window of [`SNIPPET_CHARS`] holding every term the body has (else the window with the
-//! most weight of distinct terms wins), and only that neighbourhood is analyzed to place
-//! the marks. When that finds nothing (a match only analysis finds, such as an accented
-//! word folded to the query's), the first [`SNIPPET_SOURCE_BYTES`] are analyzed.
+//! milliseconds on the large pages documentation sites have (a 486 KB page took 40–60 ms),
+//! and even on a short passage it was a third of an uncached search. So snippets are cut
+//! without analyzing the text. The postings tell which query terms the body holds: none
+//! (only the title or anchors matched) gives the page's leading passage. Otherwise the
+//! indexed terms of the query (stems, which prefix the words they came from) are looked
+//! for case-insensitively at word starts with one Aho-Corasick pass; each candidate word
+//! is analyzed alone (once per distinct word and query) to confirm it stems to a query
+//! term, so `position` does not count for `pos`. The pass stops at the first window of
+//! [`SNIPPET_CHARS`] holding every term the body has (else the window with the most
+//! weight of distinct terms wins), and the confirmed words of that passage are marked.
+//! Only when no word is confirmed (a match only analysis finds, such as an accented word
+//! folded to the query's) does the generator analyze the first [`SNIPPET_SOURCE_BYTES`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use quarry_indexer::{is_unspaced_script, is_word_char};
 use tantivy::query::Query;
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::snippet::SnippetGenerator;
+use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DocAddress, DocSet, Score, Searcher, TantivyDocument, Term};
 
-/// Target snippet length in characters.
+/// Target snippet length in bytes of text (before escaping and marks).
 pub const SNIPPET_CHARS: usize = 220;
-
-/// Bodies up to this many bytes are analyzed whole; longer ones are searched for the best
-/// passage first.
-pub const DIRECT_BYTES: usize = 1_024;
 
 /// When only analysis can find a body's match, only this much of the start of the body
 /// is analyzed, in bytes; a match further in gets the leading passage instead.
 pub const SNIPPET_SOURCE_BYTES: usize = 200_000;
 
-/// At most this many term occurrences of one body are weighed when locating its passage.
+/// At most this many confirmed term occurrences of one body are weighed when locating its
+/// passage.
 const MAX_OCCURRENCES: usize = 20_000;
+
+/// At most this many distinct words are remembered as confirmed or not per query.
+const MAX_REMEMBERED_WORDS: usize = 50_000;
+
+/// Bytes of context kept before the first match of a passage, when the passage has room.
+const LEAD_BYTES: usize = 60;
 
 /// Escapes text for inclusion in HTML element content or a quoted attribute.
 pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    escape_into(&mut out, text);
+    out
+}
+
+/// Appends `text` to `out` escaped for HTML.
+fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -49,7 +62,17 @@ pub fn escape_html(text: &str) -> String {
             _ => out.push(c),
         }
     }
-    out
+}
+
+/// Appends `text` to `out` escaped, on one line: bodies separate blocks with newlines.
+fn escape_line_into(out: &mut String, text: &str) {
+    let start = out.len();
+    escape_into(out, text);
+    if out[start..].contains(['\n', '\r', '\t']) {
+        let line = out[start..].replace(['\n', '\r', '\t'], " ");
+        out.truncate(start);
+        out.push_str(&line);
+    }
 }
 
 /// Cuts snippets for the hits of one query.
@@ -57,8 +80,20 @@ pub struct Snippets<'a> {
     searcher: &'a Searcher,
     generator: Option<SnippetGenerator>,
     locator: Option<Locator>,
+    confirmer: Option<Confirmer>,
+    /// The query's body terms that occur in the index, sorted by text: a term's index
+    /// here is its index in `weights` and in [`Occurrence::term`].
     terms: Vec<Term>,
+    weights: Vec<Score>,
     body: Field,
+}
+
+/// A confirmed occurrence of a query term in a text: its byte span and the term's index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Occurrence {
+    start: usize,
+    end: usize,
+    term: usize,
 }
 
 impl<'a> Snippets<'a> {
@@ -71,7 +106,7 @@ impl<'a> Snippets<'a> {
                 wanted.push(term.clone());
             }
         });
-        let mut weights: BTreeMap<String, Score> = BTreeMap::new();
+        let mut weighted: BTreeMap<String, Score> = BTreeMap::new();
         let mut terms = Vec::new();
         for term in wanted {
             let Some(text) = term.value().as_str().map(str::to_string) else {
@@ -79,85 +114,226 @@ impl<'a> Snippets<'a> {
             };
             match searcher.doc_freq(&term) {
                 Ok(doc_freq) if doc_freq > 0 => {
-                    weights.insert(text, 1.0 / (1.0 + doc_freq as Score));
+                    weighted.insert(text, 1.0 / (1.0 + doc_freq as Score));
                     terms.push(term);
                 }
                 _ => {}
             }
         }
-        // In the order of `weights`, which is the locator's order of terms.
+        // In the order of `weighted`.
         terms.sort_by(|a: &Term, b: &Term| a.value().as_str().cmp(&b.value().as_str()));
-        let generator = searcher
-            .index()
-            .tokenizer_for_field(body)
-            .ok()
-            .map(|tokenizer| {
-                SnippetGenerator::new(weights.clone(), tokenizer, body, SNIPPET_CHARS)
-            });
+        let analyzer = searcher.index().tokenizer_for_field(body).ok();
+        let generator = analyzer
+            .clone()
+            .map(|analyzer| SnippetGenerator::new(weighted.clone(), analyzer, body, SNIPPET_CHARS));
+        let confirmer = analyzer.map(|analyzer| Confirmer {
+            analyzer,
+            term_of_text: weighted
+                .keys()
+                .enumerate()
+                .map(|(index, text)| (text.clone(), index))
+                .collect(),
+            remembered: HashMap::new(),
+        });
         Snippets {
             searcher,
             generator,
-            locator: Locator::new(&weights),
+            locator: Locator::new(weighted.keys().map(String::as_str)),
+            confirmer,
             terms,
+            weights: weighted.into_values().collect(),
             body,
         }
     }
 
     /// The highlighted snippet for the document at `address`; when its body has no match
     /// (e.g. only the title matched) the start of the body, escaped.
-    pub fn for_document(&self, address: DocAddress, document: &TantivyDocument) -> String {
+    pub fn for_document(&mut self, address: DocAddress, document: &TantivyDocument) -> String {
         let body = document
             .get_first(self.body)
             .and_then(|value| tantivy::schema::Value::as_str(&value))
             .unwrap_or("");
-        let Some(generator) = &self.generator else {
+        let (Some(locator), Some(confirmer), Some(generator)) =
+            (&self.locator, &mut self.confirmer, &self.generator)
+        else {
             return leading_passage(body);
         };
-        if body.len() <= DIRECT_BYTES {
-            return highlighted(generator, body).unwrap_or_else(|| leading_passage(body));
-        }
-        let in_body = self.body_terms(address);
+        let in_body = body_terms(self.searcher, self.body, &self.terms, address);
         if !in_body.contains(&true) {
-            // Only the title or anchors matched.
+            // Only the title, headings or anchors matched.
             return leading_passage(body);
         }
-        if let Some(locator) = &self.locator {
-            for window in locator.windows(body, &in_body) {
-                if let Some(snippet) = highlighted(generator, window) {
-                    return snippet;
-                }
+        let occurrences = locate(locator, confirmer, body, &in_body);
+        match best_window(&occurrences, &self.weights) {
+            Some(first) => {
+                let (from, to) = fragment(body, &occurrences[first..]);
+                let mut marks = Vec::new();
+                locator.scan(&body[from..to], confirmer, |found| {
+                    marks.push(found);
+                    true
+                });
+                render(body, from, to, &marks)
             }
+            None => highlighted(generator, prefix(body, SNIPPET_SOURCE_BYTES))
+                .unwrap_or_else(|| leading_passage(body)),
         }
-        highlighted(generator, prefix(body, SNIPPET_SOURCE_BYTES))
-            .unwrap_or_else(|| leading_passage(body))
     }
+}
 
-    /// For each query term (in the order of `terms`), whether it occurs in the body of the
-    /// document at `address` according to the postings (true when they cannot be read, so
-    /// the caller looks harder rather than less).
-    fn body_terms(&self, address: DocAddress) -> Vec<bool> {
-        let reader = self.searcher.segment_reader(address.segment_ord);
-        let Ok(index) = reader.inverted_index(self.body) else {
-            return vec![true; self.terms.len()];
+/// For each of `terms`, whether it occurs in the `body` field of the document at
+/// `address` according to the postings (true when they cannot be read, so the caller
+/// looks harder rather than less).
+fn body_terms(searcher: &Searcher, body: Field, terms: &[Term], address: DocAddress) -> Vec<bool> {
+    let reader = searcher.segment_reader(address.segment_ord);
+    let Ok(index) = reader.inverted_index(body) else {
+        return vec![true; terms.len()];
+    };
+    terms
+        .iter()
+        .map(
+            |term| match index.read_postings(term, IndexRecordOption::Basic) {
+                Ok(Some(mut postings)) => {
+                    // `seek` may only move forward: the postings start at their first
+                    // document, which can already be past this one.
+                    let first = postings.doc();
+                    first == address.doc_id
+                        || (first < address.doc_id
+                            && postings.seek(address.doc_id) == address.doc_id)
+                }
+                Ok(None) => false,
+                Err(_) => true,
+            },
+        )
+        .collect()
+}
+
+/// The confirmed occurrences of `text` in order, up to the end of the first window of
+/// [`SNIPPET_CHARS`] bytes holding every term of the body (`in_body[term]`, from the
+/// postings): that window is the best there is, so on long bodies most of the text is
+/// then never looked at.
+fn locate(
+    locator: &Locator,
+    confirmer: &mut Confirmer,
+    text: &str,
+    in_body: &[bool],
+) -> Vec<Occurrence> {
+    let counts = |term: usize| in_body.get(term).copied().unwrap_or(true);
+    let wanted = in_body.iter().filter(|&&present| present).count();
+    let mut occurrences: Vec<Occurrence> = Vec::new();
+    // The occurrences within SNIPPET_CHARS before the newest, and how many distinct
+    // wanted terms they hold.
+    let mut live = vec![0u32; in_body.len()];
+    let mut present = 0;
+    let mut front = 0;
+    locator.scan(text, confirmer, |found| {
+        let Some(slot) = live.get_mut(found.term) else {
+            return true;
         };
-        self.terms
-            .iter()
-            .map(
-                |term| match index.read_postings(term, IndexRecordOption::Basic) {
-                    Ok(Some(mut postings)) => {
-                        // `seek` may only move forward: the postings start at their
-                        // first document, which can already be past this one.
-                        let first = postings.doc();
-                        first == address.doc_id
-                            || (first < address.doc_id
-                                && postings.seek(address.doc_id) == address.doc_id)
-                    }
-                    Ok(None) => false,
-                    Err(_) => true,
-                },
-            )
-            .collect()
+        occurrences.push(found);
+        *slot += 1;
+        if *slot == 1 && counts(found.term) {
+            present += 1;
+        }
+        while occurrences[front].start + SNIPPET_CHARS <= found.start {
+            let gone = occurrences[front].term;
+            live[gone] -= 1;
+            if live[gone] == 0 && counts(gone) {
+                present -= 1;
+            }
+            front += 1;
+        }
+        if wanted > 0 && present == wanted {
+            // Keep only the complete window.
+            occurrences.drain(..front);
+            return false;
+        }
+        occurrences.len() < MAX_OCCURRENCES
+    });
+    occurrences
+}
+
+/// The index of the occurrence that starts the window of [`SNIPPET_CHARS`] bytes with
+/// the most weight of distinct terms, the earliest among equals; `None` without any.
+fn best_window(occurrences: &[Occurrence], weights: &[Score]) -> Option<usize> {
+    let mut counts = vec![0u32; weights.len()];
+    let mut weight: Score = 0.0;
+    let mut end = 0;
+    let mut best: Option<(Score, usize)> = None;
+    for (index, occurrence) in occurrences.iter().enumerate() {
+        while let Some(next) = occurrences.get(end) {
+            if next.start >= occurrence.start + SNIPPET_CHARS {
+                break;
+            }
+            if counts[next.term] == 0 {
+                weight += weights[next.term];
+            }
+            counts[next.term] += 1;
+            end += 1;
+        }
+        if best.is_none_or(|(top, _)| weight > top) {
+            best = Some((weight, index));
+        }
+        counts[occurrence.term] -= 1;
+        if counts[occurrence.term] == 0 {
+            weight -= weights[occurrence.term];
+        }
     }
+    best.map(|(_, index)| index)
+}
+
+/// The byte range of `text` to show for the window starting at `window[0]`: from a word
+/// boundary a little before it (as much of [`LEAD_BYTES`] as leaves room for the
+/// window's matches) to a word boundary about [`SNIPPET_CHARS`] later.
+fn fragment(text: &str, window: &[Occurrence]) -> (usize, usize) {
+    let start = window[0].start;
+    let last_end = window
+        .iter()
+        .take_while(|occurrence| occurrence.start < start + SNIPPET_CHARS)
+        .map(|occurrence| occurrence.end)
+        .max()
+        .unwrap_or(window[0].end);
+    let lead = LEAD_BYTES.min(SNIPPET_CHARS.saturating_sub(last_end - start));
+    let mut from = floor_boundary(text, start.saturating_sub(lead));
+    if from > 0 {
+        // Begin after the first space at or after `from`, but never past the occurrence.
+        from = text[from..start]
+            .find(char::is_whitespace)
+            .map_or(start, |space| from + space + 1);
+    }
+    let mut to = floor_boundary(text, (from + SNIPPET_CHARS).max(last_end));
+    if to < text.len() {
+        to = text[last_end..to]
+            .rfind(char::is_whitespace)
+            .map_or(to, |space| last_end + space);
+    }
+    // Not starting or ending on blanks.
+    let trimmed = text[from..to].trim_start();
+    from = to - trimmed.len();
+    to = from + trimmed.trim_end().len();
+    (from, to)
+}
+
+/// `text[from..to]` as one line of HTML with `marks` (offsets relative to `from`) wrapped
+/// in `<mark>`, with an ellipsis where it cuts the text.
+fn render(text: &str, from: usize, to: usize, marks: &[Occurrence]) -> String {
+    let shown = &text[from..to];
+    let mut out = String::with_capacity(shown.len() + 16 * marks.len() + 8);
+    if from > 0 {
+        out.push('…');
+    }
+    let mut at = 0;
+    for mark in marks {
+        escape_line_into(&mut out, &shown[at..mark.start]);
+        out.push_str("<mark>");
+        escape_into(&mut out, &shown[mark.start..mark.end]);
+        out.push_str("</mark>");
+        at = mark.end;
+    }
+    escape_line_into(&mut out, &shown[at..]);
+    if to < text.len() {
+        out.push('…');
+    }
+    out
 }
 
 /// The generator's best fragment of `text` as one line of HTML, if it highlights anything.
@@ -171,39 +347,68 @@ fn highlighted(generator: &SnippetGenerator, text: &str) -> Option<String> {
     Some(snippet.to_html().trim().replace('\n', " "))
 }
 
-/// Finds where a query's terms cluster in a text without analyzing it.
+/// Tells which query term, if any, a word of the body is indexed as, by analyzing it
+/// alone with the field's analyzer; remembers the answer per distinct word.
+struct Confirmer {
+    analyzer: TextAnalyzer,
+    /// The index of each query term by its text.
+    term_of_text: HashMap<String, usize>,
+    remembered: HashMap<Box<str>, Option<usize>>,
+}
+
+impl Confirmer {
+    fn term_of(&mut self, word: &str) -> Option<usize> {
+        if let Some(&term) = self.remembered.get(word) {
+            return term;
+        }
+        let mut stream = self.analyzer.token_stream(word);
+        let term = if stream.advance() {
+            self.term_of_text.get(&stream.token().text).copied()
+        } else {
+            // A stop word, or too long to be indexed.
+            None
+        };
+        if self.remembered.len() < MAX_REMEMBERED_WORDS {
+            self.remembered.insert(word.into(), term);
+        }
+        term
+    }
+}
+
+/// Finds the words of a text that may be query terms without analyzing the text.
 ///
 /// Indexed terms are lower-cased, ASCII-folded English stems. A stem is a prefix of the
 /// words it came from, except that Porter's `y → i` (`happy → happi`) is undone by also
-/// looking for the stem without its final `i`. Occurrences count only at the start of a
-/// word, case-insensitively for ASCII letters.
+/// looking for the stem without its final `i`. A candidate counts only at the start of a
+/// word (case-insensitively for ASCII letters), and only if the whole word analyzes to a
+/// query term. Terms of scripts written without spaces (CJK bigrams) count wherever they
+/// occur, as they are.
 struct Locator {
     automaton: AhoCorasick,
-    /// For each pattern, the index in `weights` of the term it stands for.
-    term_of_pattern: Vec<usize>,
-    /// The distinct terms the patterns stand for.
-    distinct_terms: Vec<usize>,
-    weights: Vec<Score>,
+    /// For each pattern, the index of its term when the pattern is a CJK bigram, which
+    /// is its own term; `None` for a stem, whose word decides.
+    unspaced: Vec<Option<usize>>,
 }
 
-/// The number of candidate passages tried before falling back to analysis.
-const CANDIDATE_WINDOWS: usize = 4;
-
 impl Locator {
-    fn new(terms: &BTreeMap<String, Score>) -> Option<Locator> {
+    /// A locator for `terms`, in the order of their indexes.
+    fn new<'t>(terms: impl Iterator<Item = &'t str>) -> Option<Locator> {
         let mut patterns: Vec<&str> = Vec::new();
-        let mut term_of_pattern = Vec::new();
-        let mut weights = Vec::new();
-        for (index, (text, weight)) in terms.iter().enumerate() {
-            weights.push(*weight);
+        let mut unspaced = Vec::new();
+        for (index, text) in terms.enumerate() {
             if text.is_empty() {
                 continue;
             }
+            if text.chars().next().is_some_and(is_unspaced_script) {
+                patterns.push(text);
+                unspaced.push(Some(index));
+                continue;
+            }
             patterns.push(text);
-            term_of_pattern.push(index);
+            unspaced.push(None);
             if let Some(stem) = text.strip_suffix('i').filter(|stem| stem.len() >= 2) {
                 patterns.push(stem);
-                term_of_pattern.push(index);
+                unspaced.push(None);
             }
         }
         if patterns.is_empty() {
@@ -214,132 +419,56 @@ impl Locator {
             .match_kind(MatchKind::LeftmostLongest)
             .build(&patterns)
             .ok()?;
-        let mut distinct = term_of_pattern.clone();
-        distinct.dedup();
         Some(Locator {
             automaton,
-            distinct_terms: distinct,
-            term_of_pattern,
-            weights,
+            unspaced,
         })
     }
 
-    /// Up to [`CANDIDATE_WINDOWS`] disjoint passages of `text`, best first: each starts a
-    /// few words before a window of [`SNIPPET_CHARS`] bytes holding the most weight of
-    /// distinct terms, and is long enough for a snippet.
-    ///
-    /// The earliest window holding every term of the body (`in_body[term]`, from the
-    /// postings) is the best there is, so when one turns up the scan stops there and it is
-    /// the only passage returned: on long bodies most of the text is then never looked at.
-    fn windows<'t>(&self, text: &'t str, in_body: &[bool]) -> Vec<&'t str> {
-        let wanted = self
-            .distinct_terms
-            .iter()
-            .filter(|&&term| in_body.get(term).copied().unwrap_or(true))
-            .count();
-        let mut occurrences: Vec<(usize, usize)> = Vec::new();
-        // Online: the occurrences within SNIPPET_CHARS before the newest, and how many
-        // distinct terms they hold.
-        let mut live = vec![0u32; self.weights.len()];
-        let mut present = 0;
-        let mut front = 0;
-        for found in self.automaton.find_iter(text) {
-            let start = found.start();
-            let at_word_start = text.get(..start).is_some_and(|before| {
-                !before
-                    .chars()
-                    .next_back()
-                    .is_some_and(char::is_alphanumeric)
-            });
-            if !at_word_start {
+    /// Calls `found` with each confirmed occurrence in `text`, in order, while it returns
+    /// true.
+    fn scan(
+        &self,
+        text: &str,
+        confirmer: &mut Confirmer,
+        mut found: impl FnMut(Occurrence) -> bool,
+    ) {
+        let mut word_end = 0;
+        for candidate in self.automaton.find_iter(text) {
+            let start = candidate.start();
+            if start < word_end {
+                // Inside the word just confirmed or refused.
                 continue;
             }
-            let term = self.term_of_pattern[found.pattern().as_usize()];
-            occurrences.push((start, term));
-            live[term] += 1;
-            if live[term] == 1 && in_body.get(term).copied().unwrap_or(true) {
-                present += 1;
-            }
-            while occurrences[front].0 + SNIPPET_CHARS <= start {
-                let gone = occurrences[front].1;
-                live[gone] -= 1;
-                if live[gone] == 0 && in_body.get(gone).copied().unwrap_or(true) {
-                    present -= 1;
+            let occurrence = match self.unspaced[candidate.pattern().as_usize()] {
+                Some(term) => Occurrence {
+                    start,
+                    end: candidate.end(),
+                    term,
+                },
+                None => {
+                    let at_word_start =
+                        !text[..start].chars().next_back().is_some_and(is_word_char);
+                    if !at_word_start {
+                        continue;
+                    }
+                    let end = text[start..]
+                        .char_indices()
+                        .find(|&(_, c)| !is_word_char(c))
+                        .map_or(text.len(), |(offset, _)| start + offset);
+                    word_end = end;
+                    let Some(term) = confirmer.term_of(&text[start..end]) else {
+                        continue;
+                    };
+                    Occurrence { start, end, term }
                 }
-                front += 1;
-            }
-            if wanted > 0 && present == wanted {
-                return vec![passage(text, occurrences[front].0)];
-            }
-            if occurrences.len() >= MAX_OCCURRENCES {
-                break;
+            };
+            if !found(occurrence) {
+                return;
             }
         }
-        // Sliding window over the occurrences: the weight of the distinct terms in
-        // [occurrence, occurrence + SNIPPET_CHARS).
-        let mut counts = vec![0u32; self.weights.len()];
-        let mut weight: Score = 0.0;
-        let mut end = 0;
-        let mut scored: Vec<(Score, usize)> = Vec::with_capacity(occurrences.len());
-        for &(start, term) in &occurrences {
-            while let Some(&(offset, next)) = occurrences.get(end) {
-                if offset >= start + SNIPPET_CHARS {
-                    break;
-                }
-                if counts[next] == 0 {
-                    weight += self.weights[next];
-                }
-                counts[next] += 1;
-                end += 1;
-            }
-            scored.push((weight, start));
-            counts[term] -= 1;
-            if counts[term] == 0 {
-                weight -= self.weights[term];
-            }
-        }
-        // Best weight first, earliest first among equals.
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let mut chosen: Vec<usize> = Vec::new();
-        for (_, start) in scored {
-            if chosen.len() == CANDIDATE_WINDOWS {
-                break;
-            }
-            if chosen
-                .iter()
-                .all(|&other| start.abs_diff(other) >= SNIPPET_CHARS)
-            {
-                chosen.push(start);
-            }
-        }
-        chosen
-            .into_iter()
-            .map(|start| passage(text, start))
-            .collect()
     }
 }
-
-/// The passage of `text` around the occurrence at byte `start`: from a word boundary up
-/// to [`LEAD_BYTES`] before it to a word boundary about three snippets later.
-fn passage(text: &str, start: usize) -> &str {
-    let mut from = floor_boundary(text, start.saturating_sub(LEAD_BYTES));
-    if from > 0 {
-        // Begin after the first space at or after `from`, but never past the occurrence.
-        from = text[from..start]
-            .find(char::is_whitespace)
-            .map_or(start, |space| from + space + 1);
-    }
-    let mut to = floor_boundary(text, start + 3 * SNIPPET_CHARS);
-    if to < text.len() {
-        to = text[start..to]
-            .rfind(char::is_whitespace)
-            .map_or(to, |space| start + space);
-    }
-    &text[from..to]
-}
-
-/// Bytes of context kept before the best occurrence.
-const LEAD_BYTES: usize = 60;
 
 /// The largest char boundary of `text` at or below `index` (clamped to its length).
 fn floor_boundary(text: &str, index: usize) -> usize {
@@ -425,7 +554,7 @@ mod tests {
         let query = QueryParser::for_index(&index, vec![title, body])
             .parse_query("walrus")
             .expect("a query");
-        let snippets = Snippets::new(&searcher, query.as_ref(), body);
+        let mut snippets = Snippets::new(&searcher, query.as_ref(), body);
         let hits = searcher
             .search(query.as_ref(), &TopDocs::with_limit(10).order_by_score())
             .expect("hits");
@@ -442,12 +571,35 @@ mod tests {
         }
     }
 
-    fn locator(terms: &[(&str, Score)]) -> Locator {
-        let terms = terms
-            .iter()
-            .map(|(text, weight)| (text.to_string(), *weight))
-            .collect();
-        Locator::new(&terms).expect("a locator")
+    /// A locator and confirmer for `terms` (stems, in sorted order) with Quarry's analyzer.
+    fn locator(terms: &[&str]) -> (Locator, Confirmer) {
+        let (schema, _) = quarry_indexer::build_schema();
+        let index = tantivy::Index::create_in_ram(schema);
+        quarry_indexer::register_analyzers(&index);
+        let analyzer = index
+            .tokenizers()
+            .get(quarry_indexer::ANALYZER_EN)
+            .expect("registered");
+        let confirmer = Confirmer {
+            analyzer,
+            term_of_text: terms
+                .iter()
+                .enumerate()
+                .map(|(index, text)| (text.to_string(), index))
+                .collect(),
+            remembered: HashMap::new(),
+        };
+        let locator = Locator::new(terms.iter().copied()).expect("a locator");
+        (locator, confirmer)
+    }
+
+    /// The text of the best window of `text` for `terms`.
+    fn best<'t>(terms: &[&str], weights: &[Score], text: &'t str, in_body: &[bool]) -> &'t str {
+        let (locator, mut confirmer) = locator(terms);
+        let found = locate(&locator, &mut confirmer, text, in_body);
+        let first = best_window(&found, weights).expect("a window");
+        let (from, to) = fragment(text, &found[first..]);
+        &text[from..to]
     }
 
     #[test]
@@ -456,22 +608,21 @@ mod tests {
         let text = format!(
             "{filler} Borrowing alone here. {filler} the borrow checker checks borrows {filler}"
         );
-        // "zebra" is nowhere, so no window holds every term: the whole text is ranked.
-        let three = locator(&[("borrow", 0.1), ("checker", 0.2), ("zebra", 0.3)]);
-        let found = three.windows(&text, &[true; 3]);
-        assert!(found[0].contains("borrow checker"), "{:?}", found[0]);
-        assert!(found[1].contains("Borrowing alone"), "{:?}", found[1]);
+        // "zebra" is nowhere, so no window holds every term: the whole text is weighed.
+        let terms = ["borrow", "checker", "zebra"];
+        let weights = [0.1, 0.2, 0.3];
+        let found = best(&terms, &weights, &text, &[true; 3]);
+        assert!(found.contains("borrow checker"), "{found:?}");
         // When the postings say "zebra" is not in the body, the first window holding the
-        // other two is complete.
-        let found = three.windows(&text, &[true, true, false]);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].contains("borrow checker"), "{:?}", found[0]);
+        // other two is complete and the scan stops there.
+        let (locator, mut confirmer) = locator(&terms);
+        let complete = locate(&locator, &mut confirmer, &text, &[true, true, false]);
+        assert_eq!(complete.len(), 2, "{complete:?}");
+        assert_eq!(&text[complete[0].start..complete[0].end], "borrow");
+        assert_eq!(&text[complete[1].start..complete[1].end], "checker");
         // Inside a word is not a word start.
-        assert!(
-            locator(&[("ipsum", 1.0)])
-                .windows("loremipsum dolor", &[true])
-                .is_empty()
-        );
+        let (locator, mut confirmer) = super::tests::locator(&["ipsum"]);
+        assert!(locate(&locator, &mut confirmer, "loremipsum dolor", &[true]).is_empty());
     }
 
     #[test]
@@ -480,33 +631,82 @@ mod tests {
         let text = format!(
             "{filler} checker alone {filler} the borrow checker {filler} borrow checker borrow checker"
         );
-        let found = locator(&[("borrow", 0.1), ("checker", 0.2)]).windows(&text, &[true; 2]);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].contains("the borrow checker"), "{:?}", found[0]);
-        assert!(!found[0].contains("checker alone"), "{:?}", found[0]);
+        let found = best(&["borrow", "checker"], &[0.1, 0.2], &text, &[true; 2]);
+        assert!(found.contains("the borrow checker"), "{found:?}");
+        assert!(!found.contains("checker alone"), "{found:?}");
     }
 
     #[test]
     fn locator_undoes_the_y_to_i_stem() {
         let text = format!("{} happy days", "x ".repeat(3000));
-        let found = locator(&[("happi", 1.0)]).windows(&text, &[true]);
-        assert!(found[0].contains("happy days"), "{found:?}");
+        let found = best(&["happi"], &[1.0], &text, &[true]);
+        assert!(found.starts_with("x x"), "{found:?}");
+        assert!(found.ends_with("happy days"), "{found:?}");
+    }
+
+    /// A word that merely starts with a stem is not an occurrence: `position` stems to
+    /// `posit`, not `pos`; and the same word in any case is.
+    #[test]
+    fn locator_confirms_candidates_by_their_stem() {
+        let text = "Position of the positive POS tag, then pos again";
+        let all = |terms: &[&str]| {
+            let (locator, mut confirmer) = locator(terms);
+            let mut words = Vec::new();
+            locator.scan(text, &mut confirmer, |found| {
+                words.push(&text[found.start..found.end]);
+                true
+            });
+            words
+        };
+        assert_eq!(all(&["pos"]), ["POS", "pos"]);
+        assert_eq!(all(&["posit"]), ["Position", "positive"]);
+        // Stop words are never indexed, so never marked.
+        assert!(all(&["the"]).is_empty());
     }
 
     #[test]
-    fn passages_start_and_end_at_word_boundaries_on_char_boundaries() {
+    fn locator_finds_cjk_bigrams_anywhere() {
+        let text = "Rust 東京都の地図";
+        let (locator, mut confirmer) = locator(&["東京"]);
+        let found = locate(&locator, &mut confirmer, text, &[true]);
+        assert_eq!(found.len(), 1);
+        assert_eq!(&text[found[0].start..found[0].end], "東京");
+    }
+
+    #[test]
+    fn fragments_start_and_end_at_word_boundaries_on_char_boundaries() {
         let text = format!("{}needle {}", "é word ".repeat(40), "ü word ".repeat(400));
         let start = text.find("needle").expect("needle");
-        let passage = passage(&text, start);
-        assert!(passage.contains("needle"));
+        let window = [Occurrence {
+            start,
+            end: start + "needle".len(),
+            term: 0,
+        }];
+        let (from, to) = fragment(&text, &window);
+        let shown = &text[from..to];
+        assert!(shown.contains("needle"));
         assert!(
-            passage.starts_with("é ") || passage.starts_with("word "),
-            "{passage:?}"
+            shown.starts_with("é ") || shown.starts_with("word "),
+            "{shown:?}"
         );
-        assert!(
-            passage.ends_with("word") || passage.ends_with('ü'),
-            "{passage:?}"
+        assert!(shown.ends_with("word") || shown.ends_with('ü'), "{shown:?}");
+        assert!(shown.len() <= SNIPPET_CHARS, "{}", shown.len());
+        assert!(start - from <= LEAD_BYTES);
+    }
+
+    #[test]
+    fn rendering_escapes_marks_and_shows_cuts() {
+        let text = "a <b> & needle\nthere, more";
+        let start = text.find("needle").expect("needle");
+        let marks = [Occurrence {
+            start: start - 2,
+            end: start - 2 + "needle".len(),
+            term: 0,
+        }];
+        assert_eq!(
+            render(text, 2, text.len() - 5, &marks),
+            "…&lt;b&gt; &amp; <mark>needle</mark> there,…"
         );
-        assert!(passage.len() <= LEAD_BYTES + 3 * SNIPPET_CHARS);
+        assert_eq!(render("plain", 0, 5, &[]), "plain");
     }
 }

@@ -410,6 +410,10 @@ pub struct StaticRank {
 pub struct SegmentStaticRank {
     page_rank: Column<f64>,
     host_rank: Column<f64>,
+    /// [`StaticRank::factor`] of every document, computed once: collecting asks for it
+    /// for every match, and reading two columns and taking two logarithms each time was
+    /// a twentieth of an uncached search. Four bytes per document.
+    factors: std::sync::Arc<[f32]>,
 }
 
 impl std::fmt::Debug for StaticRank {
@@ -432,9 +436,15 @@ impl StaticRank {
             .map(|reader| {
                 let schema = reader.schema();
                 let fast = reader.fast_fields();
+                let page_rank = fast.f64(schema.get_field_name(fields.page_rank))?;
+                let host_rank = fast.f64(schema.get_field_name(fields.host_rank))?;
+                let factors = (0..reader.max_doc())
+                    .map(|doc| StaticRank::factor(page_rank.first(doc), host_rank.first(doc)))
+                    .collect();
                 Ok(SegmentStaticRank {
-                    page_rank: fast.f64(schema.get_field_name(fields.page_rank))?,
-                    host_rank: fast.f64(schema.get_field_name(fields.host_rank))?,
+                    page_rank,
+                    host_rank,
+                    factors,
                 })
             })
             .collect::<tantivy::Result<Vec<_>>>()?;
@@ -478,7 +488,12 @@ impl SegmentStaticRank {
 
     /// [`StaticRank::factor`] of `doc`.
     pub fn factor(&self, doc: DocId) -> f32 {
-        let (page, host) = self.ranks(doc);
-        StaticRank::factor(page, host)
+        match self.factors.get(doc as usize) {
+            Some(&factor) => factor,
+            None => {
+                let (page, host) = self.ranks(doc);
+                StaticRank::factor(page, host)
+            }
+        }
     }
 }

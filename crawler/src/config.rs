@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::address::Network;
 use crate::canonical::UrlPolicy;
 
 /// Which discovered URLs the crawl follows.
@@ -94,6 +95,9 @@ pub struct CrawlConfig {
     /// Fetch from private, loopback and link-local addresses. Off by default: a crawler
     /// on the open web must not be steered into the operator's own network.
     pub allow_private_addresses: bool,
+    /// Private networks that may be fetched while other private addresses stay refused,
+    /// in CIDR notation (`["10.20.0.0/16"]` for an intranet). Default none.
+    pub allowed_private_networks: Vec<Network>,
     /// Which discovered links are followed. Default `seed_hosts`.
     pub scope: Scope,
     /// Page-store segments roll over at this size, in bytes. Default 128 MiB.
@@ -134,6 +138,7 @@ impl Default for CrawlConfig {
             user_agent_token: "QuarryBot".to_string(),
             contact: String::new(),
             allow_private_addresses: false,
+            allowed_private_networks: Vec::new(),
             scope: Scope::SeedHosts,
             segment_max_bytes: 128 << 20,
             url_policy: UrlPolicy::default(),

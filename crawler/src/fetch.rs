@@ -11,7 +11,7 @@ use reqwest::header::{
 };
 use url::Url;
 
-use crate::address::{AddressRefused, GuardedResolver, is_public};
+use crate::address::{AddressPolicy, AddressRefused, GuardedResolver};
 use crate::canonical::CanonicalUrl;
 use crate::config::CrawlConfig;
 use crate::frontier::FetchRecord;
@@ -188,7 +188,7 @@ pub struct Fetcher {
     max_body_bytes: u64,
     max_robots_bytes: u64,
     max_redirects: u32,
-    allow_private: bool,
+    addresses: AddressPolicy,
 }
 
 /// Builds the HTTP client.
@@ -196,11 +196,15 @@ pub struct Fetcher {
 /// # Errors
 /// When the TLS backend cannot be initialised.
 pub fn build_fetcher(config: &CrawlConfig) -> Result<Arc<Fetcher>, FetchError> {
+    let addresses = AddressPolicy::new(
+        config.allow_private_addresses,
+        &config.allowed_private_networks,
+    );
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_millis(config.request_timeout_ms))
         .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
-        .dns_resolver(GuardedResolver::new(config.allow_private_addresses))
+        .dns_resolver(GuardedResolver::new(addresses.clone()))
         .pool_max_idle_per_host(config.max_connections_per_host.max(1))
         .no_proxy()
         .build()
@@ -214,7 +218,7 @@ pub fn build_fetcher(config: &CrawlConfig) -> Result<Arc<Fetcher>, FetchError> {
         max_body_bytes: config.max_body_bytes,
         max_robots_bytes: config.max_robots_bytes,
         max_redirects: config.max_redirects,
-        allow_private: config.allow_private_addresses,
+        addresses,
     }))
 }
 
@@ -237,7 +241,7 @@ impl Fetcher {
             Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
             _ => return Ok(()),
         };
-        if self.allow_private || is_public(ip) {
+        if self.addresses.allows(ip) {
             Ok(())
         } else {
             Err(FetchError::AddressRefused { address: ip })

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
 use anyhow::Context;
+use quarry_crawler::address::Network;
 use quarry_crawler::{CanonicalUrl, CrawlConfig, CrawlStats, Crawler, DataLayout};
 
 use crate::UsageError;
@@ -33,6 +34,10 @@ pub struct Args {
     /// Allow fetching from private, loopback and link-local addresses.
     #[arg(long)]
     pub allow_private_addresses: bool,
+    /// Allow fetching from this private network (CIDR, e.g. 10.20.0.0/16) while other
+    /// private addresses stay refused; repeatable, added to `crawl.allowed_private_networks`.
+    #[arg(long = "allow-private-network", value_name = "CIDR")]
+    pub allow_private_networks: Vec<Network>,
     /// Print the final summary as JSON (one object on stdout) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -78,6 +83,9 @@ fn apply_flags(args: &Args, mut config: CrawlConfig) -> CrawlConfig {
     if args.allow_private_addresses {
         config.allow_private_addresses = true;
     }
+    config
+        .allowed_private_networks
+        .extend(args.allow_private_networks.iter().copied());
     config
 }
 

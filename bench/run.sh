@@ -5,7 +5,8 @@
 #
 #   crawl     quarry crawl (1 and 4 connections per host; response_time_factor default and
 #             0) vs wget --recursive, with and without --warc-file, on the PostgreSQL docs;
-#             quarry on 200 loopback hosts with a per-host delay (achieved vs ideal rate)
+#             spider_cli (crawl and download); quarry on 200 loopback hosts with a per-host
+#             delay (achieved vs ideal rate)
 #   frontier  quarry crawl of a site whose every page links to 2,000 new URLs, capped at
 #             520 pages (≥ 1M URLs in the frontier): peak RSS, pages/s
 #   index     quarry index rebuild vs SQLite FTS5 and tantivy-py on the same text
@@ -21,7 +22,8 @@
 # Environment: QUARRY_BIN (else `cargo build --release -p quarry` in the repo and its
 # target dir), BENCH_REPS, BENCH_WORK, BENCH_SKIP (peers to treat as absent, e.g.
 # "nginx wrk", to exercise the Python fallbacks). Installs missing peers with apt/pip when it can
-# (nginx-light, wget, wrk, postgresql-doc-15, warcio, tantivy) and says so when it cannot.
+# (nginx-light, wget, wrk, postgresql-doc-15, warcio, tantivy; spider_cli with cargo, see
+# detect_spider in lib/common.sh) and says so when it cannot.
 # Prints markdown tables on stdout (also saved to $WORK/results.md); progress on stderr.
 set -euo pipefail
 
@@ -222,6 +224,25 @@ crawl_site_runs() {
                 record "{\"section\": \"crawl\", \"site\": \"$SITE_NAME\", \"tool\": \"$label\", \"rep\": $rep, \"pages\": $PAGES, $(time_fields "$base")}"
             done
             rm -rf "$WORK/crawl/wget-plain" "$WORK/crawl/wget-warc"
+        fi
+        if [ "$HAVE_SPIDER" = 1 ]; then
+            # `crawl` fetches every page and extracts its links but stores nothing; `download`
+            # also writes each page to a file. --depth 0 = no depth limit.
+            local dir=$WORK/crawl/spider
+            base=$WORK/crawl/spider-crawl-$rep
+            log "crawl $SITE_NAME: spider crawl, run $rep/$REPS"
+            timed "$base" timeout "$CMD_TIMEOUT" "$SPIDER" --url "$url" --depth 0 crawl -o || true
+            fix_time "$base"
+            PAGES=$(grep -c '^http' "$base.out" || true)
+            record "{\"section\": \"crawl\", \"site\": \"$SITE_NAME\", \"tool\": \"spider crawl (links only, stores nothing)\", \"rep\": $rep, \"pages\": $PAGES, $(time_fields "$base")}"
+            base=$WORK/crawl/spider-download-$rep
+            rm -rf "$dir" && mkdir -p "$dir"
+            log "crawl $SITE_NAME: spider download, run $rep/$REPS"
+            timed "$base" timeout "$CMD_TIMEOUT" "$SPIDER" --url "$url" --depth 0 download -t "$dir" || true
+            fix_time "$base"
+            PAGES=$(find "$dir" -type f | wc -l)
+            record "{\"section\": \"crawl\", \"site\": \"$SITE_NAME\", \"tool\": \"spider download\", \"rep\": $rep, \"pages\": $PAGES, $(time_fields "$base")}"
+            rm -rf "$dir"
         fi
     done
     # The 4-connection data directory is the corpus of the index and query sections.
@@ -471,11 +492,11 @@ main() {
     detect_peers "$need_pg"
     prepare_sites
     case $SECTION in
-        crawl) crawl_site_runs; crawl_manyhost_runs ;;
+        crawl) detect_spider; crawl_site_runs; crawl_manyhost_runs ;;
         frontier) frontier_runs ;;
         index) index_runs ;;
         query) query_runs ;;
-        all) crawl_site_runs; crawl_manyhost_runs; frontier_runs; index_runs; query_runs ;;
+        all) detect_spider; crawl_site_runs; crawl_manyhost_runs; frontier_runs; index_runs; query_runs ;;
     esac
     local smoke_flag=()
     [ "$SMOKE" = 1 ] && smoke_flag=(--smoke)

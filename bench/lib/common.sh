@@ -25,6 +25,7 @@ pip_install() { # pip_install PACKAGE
     python3 -m pip install --quiet --disable-pip-version-check "$1" >/dev/null 2>&1
 }
 
+HAVE_SPIDER=0 SPIDER=""
 HAVE_NGINX=0 HAVE_WGET=0 HAVE_WRK=0 HAVE_FTS5=0 HAVE_TANTIVY=0 HAVE_WARCIO=0 HAVE_PGDOCS=0
 PG_DOCS=/usr/share/doc/postgresql-doc-15/html
 
@@ -58,6 +59,7 @@ EOF
         case $name in
             nginx) HAVE_NGINX=0 ;; wget) HAVE_WGET=0 ;; wrk) HAVE_WRK=0 ;; fts5) HAVE_FTS5=0 ;;
             tantivy) HAVE_TANTIVY=0 ;; warcio) HAVE_WARCIO=0 ;; pgdocs) HAVE_PGDOCS=0 ;;
+            spider) ;; # detect_spider reads BENCH_SKIP itself
             *) die "BENCH_SKIP: unknown peer $name" ;;
         esac
     done
@@ -82,6 +84,28 @@ EOF
             esac
         fi
     done
+}
+
+# detect_spider: spider_cli (the `spider` crawler from crates.io) as SPIDER. Uses SPIDER_BIN,
+# else `spider` on PATH, else one built earlier under BENCH_TOOLS (default
+# ~/.cache/quarry-bench); else, outside --smoke, builds it there with cargo (HTTP only, no
+# Chrome: about 8 minutes on 2 cores, once).
+detect_spider() {
+    local tools=${BENCH_TOOLS:-$HOME/.cache/quarry-bench}
+    case " ${BENCH_SKIP:-} " in *" spider "*) return ;; esac
+    SPIDER=${SPIDER_BIN:-$(command -v spider || true)}
+    [ -n "$SPIDER" ] || SPIDER=$tools/spider/bin/spider
+    if [ ! -x "$SPIDER" ] && [ "$SMOKE" = 0 ] && command -v cargo >/dev/null 2>&1; then
+        log "building spider_cli with cargo install (once, into $tools/spider; ~8 min)"
+        timeout 1800 cargo install spider_cli --locked --no-default-features --root "$tools/spider" \
+            >"$WORK/spider-install.log" 2>&1 || warn "spider_cli did not build: $(tail -n 3 "$WORK/spider-install.log")"
+    fi
+    if [ -x "$SPIDER" ]; then
+        HAVE_SPIDER=1
+        log "peer spider: available ($("$SPIDER" --version 2>/dev/null || echo spider))"
+    else
+        warn "spider_cli unavailable: the crawl comparison runs without it"
+    fi
 }
 
 # ---------------------------------------------------------------------------------------

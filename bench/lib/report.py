@@ -61,25 +61,28 @@ def crawl_tables(rows):
     crawl = [r for r in rows if r["section"] == "crawl"]
     if crawl:
         print("### Crawl: one site, delay 0\n")
-        print("Pages = HTML pages stored (Quarry) or saved (wget); rate = pages / wall time of the "
-              "whole process; CPU = user + system.\n")
-        print("| site | crawler | n | pages | wall s | pages/s | CPU s | peak RSS MiB | ÷ wget --warc-file | ÷ wget |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("Pages = HTML pages stored (Quarry), saved (wget, spider download) or visited (spider "
+              "crawl, the URLs it prints); rate = pages / wall time of the whole process; CPU = "
+              "user + system.\n")
+        print("| site | crawler | n | pages | wall s | pages/s | CPU s | peak RSS MiB | ÷ wget --warc-file | ÷ wget | ÷ spider crawl |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for (site,), site_rows in groups(crawl, "site").items():
             by_tool = groups(site_rows, "tool")
             pps = {tool: rate(rs, "pages", "wall_s")[0] for (tool,), rs in by_tool.items()}
             warc = next((v for t, v in pps.items() if "warc" in t), None)
             plain = next((v for t, v in pps.items() if t.startswith("wget") and "warc" not in t), None)
+            spider = next((v for t, v in pps.items() if t.startswith("spider crawl")), None)
             for (tool,), rs in by_tool.items():
                 m, b = rate(rs, "pages", "wall_s")
                 for r in rs:
                     r["cpu_s"] = r["user_s"] + r["sys_s"]
                 r_warc = ratio(m, warc) if warc and tool.startswith("quarry") else None
                 r_plain = ratio(m, plain) if plain and tool.startswith("quarry") else None
+                r_spider = ratio(m, spider) if spider and tool.startswith("quarry") else None
                 print(f"| {site} | {tool} | {len(rs)} | {fmt(med([r['pages'] for r in rs]), 0)} | "
                       f"{pair(rs, 'wall_s', digits=2)} | {fmt(m)} ({fmt(b)}) | {pair(rs, 'cpu_s', digits=2)} | "
                       f"{pair(rs, 'rss_kb', 1 / 1024)} | {fmt(r_warc, 2) if r_warc else '—'} | "
-                      f"{fmt(r_plain, 2) if r_plain else '—'} |")
+                      f"{fmt(r_plain, 2) if r_plain else '—'} | {fmt(r_spider, 2) if r_spider else '—'} |")
                 if r_warc is not None and site_rows[0].get("goal", True):
                     goal(f"crawl {site}, {tool}: ≥ 2× wget --recursive --warc-file", r_warc, r_warc >= 2)
                 if r_plain is not None and site_rows[0].get("goal", True):

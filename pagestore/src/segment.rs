@@ -61,9 +61,11 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<SegmentInfo>, StoreError> 
 /// `record` as one gzip member.
 pub(crate) fn gzip_member(record: &WarcRecord) -> io::Result<Vec<u8>> {
     let bytes = record.to_bytes();
+    // Level 3, not the default 6: on the PostgreSQL docs crawl the store is 2% larger
+    // (5.2 vs 5.1 MiB) for a tenth less crawl CPU; level 1 was 33% larger.
     let mut encoder = GzEncoder::new(
         Vec::with_capacity(bytes.len() / 3 + 64),
-        Compression::default(),
+        Compression::new(3),
     );
     encoder.write_all(&bytes)?;
     encoder.finish()

@@ -102,18 +102,6 @@ pub fn extract_links(
 ) -> PageLinks {
     let tags = start_tags(html);
     let mut out = PageLinks::default();
-    let attr = |tag: &Tag, name: &str| {
-        tag.attrs
-            .iter()
-            .find(|attribute| &*attribute.name.local == name)
-            .map(|attribute| attribute.value.to_string())
-    };
-    let rel_has = |tag: &Tag, wanted: &str| {
-        attr(tag, "rel").is_some_and(|rel| {
-            rel.split_ascii_whitespace()
-                .any(|r| r.eq_ignore_ascii_case(wanted))
-        })
-    };
 
     for tag in tags.iter().filter(|tag| &*tag.name == "meta") {
         let Some(name) = attr(tag, "name") else {
@@ -123,7 +111,7 @@ pub fn extract_links(
             continue;
         }
         let mut directives = Directives::default();
-        directives.add(&attr(tag, "content").unwrap_or_default());
+        directives.add(attr(tag, "content").unwrap_or(""));
         out.meta_noindex |= directives.noindex;
         out.meta_nofollow |= directives.nofollow;
     }
@@ -137,10 +125,9 @@ pub fn extract_links(
 
     out.canonical = tags
         .iter()
-        .filter(|tag| &*tag.name == "link" && attr(tag, "href").is_some())
-        .find(|tag| rel_has(tag, "canonical"))
-        .and_then(|tag| attr(tag, "href"))
-        .and_then(|href| policy.resolve(&base, &href));
+        .filter(|tag| &*tag.name == "link" && rel_has(tag, "canonical"))
+        .find_map(|tag| attr(tag, "href"))
+        .and_then(|href| policy.resolve(&base, href));
 
     let mut seen = std::collections::HashSet::new();
     for tag in tags
@@ -157,7 +144,7 @@ pub fn extract_links(
             out.nofollow += 1;
             continue;
         }
-        if let Some(url) = policy.resolve(&base, &href)
+        if let Some(url) = policy.resolve(&base, href)
             && seen.insert(url.clone())
         {
             out.follow.push(url);
@@ -167,6 +154,22 @@ pub fn extract_links(
         out.follow.clear();
     }
     out
+}
+
+/// The value of `tag`'s attribute `name`, decoded.
+fn attr<'t>(tag: &'t Tag, name: &str) -> Option<&'t str> {
+    tag.attrs
+        .iter()
+        .find(|attribute| &*attribute.name.local == name)
+        .map(|attribute| &*attribute.value)
+}
+
+/// Whether `tag`'s `rel` lists `wanted` (ASCII case-insensitively).
+fn rel_has(tag: &Tag, wanted: &str) -> bool {
+    attr(tag, "rel").is_some_and(|rel| {
+        rel.split_ascii_whitespace()
+            .any(|r| r.eq_ignore_ascii_case(wanted))
+    })
 }
 
 /// The start tags of `html` that [`extract_links`] reads, in document order.

@@ -381,8 +381,8 @@ impl Confirmer {
 /// words it came from, except that Porter's `y → i` (`happy → happi`) is undone by also
 /// looking for the stem without its final `i`. A candidate counts only at the start of a
 /// word (case-insensitively for ASCII letters, and for a non-ASCII first letter), and
-/// only if the whole word analyzes to a query term. Terms of scripts written without spaces (CJK bigrams) count wherever they
-/// occur, as they are.
+/// only if the whole word analyzes to a query term. Terms of scripts written without
+/// spaces (CJK bigrams) count wherever they occur, as they are.
 struct Locator {
     automaton: AhoCorasick,
     /// For each pattern, the index of its term when the pattern is a CJK bigram, which

@@ -20,6 +20,7 @@ use crate::error::IndexError;
 use crate::generation::{GenerationId, GenerationMeta, IndexLayout, unix_seconds};
 use crate::graph::LinkGraph;
 use crate::schema::{Fields, build_schema, host_suffixes};
+use crate::shard::Shard;
 use crate::state::{
     Indexed, META_SPILL, PageMeta, PageState, PageText, RankStep, Spill, State, TEXT_SPILL,
 };
@@ -36,6 +37,9 @@ pub struct RebuildOptions {
     /// Pages whose simhashes are at most this many bits apart are near-duplicates and
     /// collapse into one document; 0 keeps only exact-duplicate collapse. Default 3.
     pub near_duplicate_bits: u32,
+    /// Build only this partition of the documents (see [`Shard`]); `None` builds all.
+    /// The link signals and duplicates are still computed over the whole page store.
+    pub shard: Option<Shard>,
 }
 
 impl Default for RebuildOptions {
@@ -45,6 +49,7 @@ impl Default for RebuildOptions {
             writer_memory_bytes: 256 << 20,
             progress: None,
             near_duplicate_bits: 3,
+            shard: None,
         }
     }
 }
@@ -367,8 +372,12 @@ pub fn update(
             let same_schema = Index::open_in_dir(&dir)
                 .map(|index| index.schema() == build_schema().0)
                 .unwrap_or(false);
+            // A generation of another partition cannot be continued as this one.
+            let same_shard = layout
+                .read_meta(id)
+                .is_ok_and(|meta| meta.shard == options.shard);
             match State::load(&dir)? {
-                Some(state) if same_schema => Some(Previous { dir, state }),
+                Some(state) if same_schema && same_shard => Some(Previous { dir, state }),
                 _ => None,
             }
         }
@@ -497,7 +506,12 @@ fn run(
     let mut anchors: HashMap<usize, String> = HashMap::new();
     for (i, kept) in keep.iter().enumerate() {
         let text = graph.take_anchors(i as u32);
-        if *kept != i {
+        // A shard records the aliases of its own documents.
+        if *kept != i
+            && options
+                .shard
+                .is_none_or(|shard| shard.contains(&urls[*kept]))
+        {
             aliases.push((urls[i].clone(), urls[*kept].clone()));
         }
         if !text.is_empty() {
@@ -508,7 +522,8 @@ fn run(
     drop(graph);
     let indexed: Vec<Option<Indexed>> = (0..urls.len())
         .map(|i| {
-            (keep[i] == i).then(|| Indexed {
+            let in_shard = options.shard.is_none_or(|shard| shard.contains(&urls[i]));
+            (keep[i] == i && in_shard).then(|| Indexed {
                 text: places[i].text,
                 anchors: anchors.get(&i).map_or(0, |text| fnv(text.bytes())),
                 page_rank: RankStep::of(page_rank[i]),
@@ -619,6 +634,7 @@ fn run(
         duplicates_collapsed: 0,
         hosts: kept_hosts.len() as u64,
         checkpoint: state.checkpoint,
+        shard: options.shard,
     };
     let changes = Changes {
         incremental,
@@ -672,6 +688,7 @@ pub fn index_documents(
         duplicates_collapsed: 0,
         hosts: 0,
         checkpoint: None,
+        shard: None,
     };
     let changes = Changes {
         incremental: false,

@@ -69,6 +69,10 @@ pub struct GenerationMeta {
     /// generation).
     #[serde(default)]
     pub checkpoint: Option<quarry_pagestore::RecordPosition>,
+    /// The partition of the documents this generation holds (`quarry index rebuild
+    /// --shard i/N`); `None`: all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::Shard>,
 }
 
 /// Size figures of the current index, for `quarry index stats`.

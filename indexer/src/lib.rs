@@ -29,6 +29,7 @@ mod error;
 mod generation;
 mod graph;
 mod schema;
+mod shard;
 mod state;
 
 pub use analyzer::{ANALYZER_EN, is_unspaced_script, is_word_char, register_analyzers};
@@ -42,3 +43,4 @@ pub use document::{
 pub use error::IndexError;
 pub use generation::{Generation, GenerationId, GenerationMeta, IndexLayout, IndexStats};
 pub use schema::{Fields, build_schema, host_suffixes};
+pub use shard::{BadShard, MAX_SHARDS, Shard, shard_of};

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use quarry_indexer::{
-    Dictionary, Generation, IndexLayout, RebuildOptions, RebuildStats, rebuild, update,
+    Dictionary, Generation, IndexLayout, RebuildOptions, RebuildStats, Shard, rebuild, update,
 };
 use quarry_pagestore::{NOINDEX_HEADER, PageRecord, PageStore, WriterOptions};
 use tantivy::collector::TopDocs;
@@ -313,4 +313,71 @@ fn an_update_leaves_the_previous_generation_intact_and_outlives_retention() {
     assert_eq!(after_retention.documents, 14);
     let rebuilt = rebuild(&store, &dir.path().join("rebuilt"), &options()).unwrap();
     assert!(rebuilt.documents < 14, "{rebuilt:?}");
+}
+
+#[test]
+fn shards_partition_the_documents_of_a_full_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = PageStore::open(&dir.path().join("pages")).unwrap();
+    let mut records: Vec<PageRecord> = (0..3)
+        .flat_map(|host| (0..12).map(move |n| page(host, n, 0)))
+        .collect();
+    let duplicate_body = String::from_utf8(page(2, 7, 0).body).unwrap();
+    records.push(record(
+        "http://site2.test/copy.html?x=1",
+        200,
+        HTML,
+        &duplicate_body,
+        900,
+    ));
+    append(&store, &records);
+    let full = dir.path().join("full");
+    rebuild(&store, &full, &options()).unwrap();
+    let whole = snapshot(&full);
+
+    let sharded = |index: u32| RebuildOptions {
+        shard: Some(Shard { index, count: 2 }),
+        ..options()
+    };
+    let mut union = BTreeMap::new();
+    let mut aliases = 0;
+    for index in 0..2 {
+        let dir = dir.path().join(format!("shard-{index}"));
+        let stats = rebuild(&store, &dir, &sharded(index)).unwrap();
+        let part = snapshot(&dir);
+        assert!(
+            part.documents.len() >= 10,
+            "shard {index} holds {}",
+            part.documents.len()
+        );
+        assert_eq!(stats.documents, part.documents.len() as u64);
+        aliases += stats.duplicates_collapsed;
+        let meta = Generation::open_current(&IndexLayout::new(&dir))
+            .unwrap()
+            .meta;
+        assert_eq!(meta.shard, Some(Shard { index, count: 2 }));
+        for (url, document) in part.documents {
+            assert!(Shard { index, count: 2 }.contains(&url), "{url}");
+            // The stored fields, anchor text and static ranks are those of the full build:
+            // the link graph and duplicates were computed over the whole store.
+            assert_eq!(whole.documents.get(&url), Some(&document), "{url}");
+            assert!(union.insert(url, document).is_none(), "in two shards");
+        }
+    }
+    assert_eq!(union, whole.documents);
+    assert_eq!(aliases, 1, "the duplicate is collapsed once, by its shard");
+
+    // An update of a shard equals a rebuild of it; continuing with another shard spec
+    // starts over instead of mixing partitions.
+    let shard0 = dir.path().join("shard-0");
+    append(&store, &[page(0, 3, 1), page(1, 20, 1), page(2, 21, 1)]);
+    let updated = update(&store, &shard0, &sharded(0)).unwrap();
+    assert!(updated.incremental);
+    let rebuilt = dir.path().join("shard-0-rebuilt");
+    rebuild(&store, &rebuilt, &sharded(0)).unwrap();
+    assert_eq!(snapshot(&shard0).documents, snapshot(&rebuilt).documents);
+    let respecified = update(&store, &shard0, &sharded(1)).unwrap();
+    assert!(!respecified.incremental, "{respecified:?}");
+    let unsharded = update(&store, &shard0, &options()).unwrap();
+    assert!(!unsharded.incremental, "{unsharded:?}");
 }

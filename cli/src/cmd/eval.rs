@@ -156,6 +156,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
         writer_memory_bytes: config.index.writer_memory_mib << 20,
         progress: None,
         near_duplicate_bits: 0,
+        shard: None,
     };
     let documents = corpus.into_iter().map(|line| PlainDocument {
         id: line.id,

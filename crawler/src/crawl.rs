@@ -96,6 +96,11 @@ impl DataLayout {
     pub fn index(&self) -> PathBuf {
         self.root.join("index")
     }
+    /// `DATA/index-shard-I-of-N/`: index generations of shard `index` of `count`
+    /// (`quarry index rebuild --shard I/N`).
+    pub fn shard_index(&self, index: u32, count: u32) -> PathBuf {
+        self.root.join(format!("index-shard-{index}-of-{count}"))
+    }
 }
 
 /// What a fetch task hands back to the scheduler (one per finished fetch: its size does

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use quarry_indexer::{ANALYZER_EN, Generation, GenerationId, IndexLayout};
 use tantivy::collector::Count;
+use tantivy::query::Bm25StatisticsProvider;
 use tantivy::schema::Value;
 use tantivy::{IndexReader, ReloadPolicy, TantivyDocument};
 use tracing::info;
@@ -22,9 +23,13 @@ use crate::crowding::{
 use crate::directory::{CountingDirectory, measure};
 use crate::error::SearchError;
 use crate::explain::{Explanation, explain};
-use crate::paging::{Cursor, TopAfter};
+use crate::paging::{Cursor, SortKey, TopAfter};
 use crate::query;
 use crate::rank::{MatchMode, StaticRank, build_query, score_parts};
+use crate::shards::{
+    Candidate, CandidatesRequest, CandidatesResponse, Correction, HitsRequest, HitsResponse,
+    MAX_CANDIDATES, StatsRequest, StatsResponse, TermStats, WireSpread, check_generation,
+};
 use crate::snippet::Snippets;
 
 /// Largest number of hits per page.
@@ -350,6 +355,160 @@ impl SearchEngine {
         Ok(response)
     }
 
+    /// A shard's BM25 statistics for the terms of a query (`POST /shard/stats`; see
+    /// [`shards`](crate::shards)). Blocking.
+    ///
+    /// # Errors
+    /// [`SearchError::Query`] for unusable queries, index errors.
+    pub fn shard_stats(&self, request: &StatsRequest) -> Result<StatsResponse, SearchError> {
+        let (result, read) = measure(|| {
+            let loaded = self.current();
+            let parsed = query::parse(&request.query)?;
+            let mut analyzer = query_analyzer(&loaded.generation)?;
+            let searcher = loaded.reader.searcher();
+            let fields = loaded.generation.fields;
+            let stats = match build_query(&parsed, &fields, &mut analyzer, request.mode.into()) {
+                Some(query) => TermStats::of(&searcher, query.as_ref())?,
+                None => TermStats {
+                    documents: searcher.num_docs(),
+                    ..TermStats::default()
+                },
+            };
+            Ok(StatsResponse {
+                generation: loaded.generation.id.0,
+                stats,
+            })
+        });
+        self.bytes_read.searching.fetch_add(read, Ordering::Relaxed);
+        result
+    }
+
+    /// A shard's best candidates for a query scored with the statistics of all shards
+    /// (`POST /shard/candidates`). Blocking.
+    ///
+    /// # Errors
+    /// [`SearchError::StaleCursor`] when the shard serves another generation than the
+    /// request names, [`SearchError::BadLimit`], query and index errors.
+    pub fn shard_candidates(
+        &self,
+        request: &CandidatesRequest,
+    ) -> Result<CandidatesResponse, SearchError> {
+        if !(1..=MAX_CANDIDATES).contains(&request.limit) {
+            return Err(SearchError::BadLimit {
+                max: MAX_CANDIDATES,
+                got: request.limit.to_string(),
+            });
+        }
+        let (result, read) = measure(|| {
+            let loaded = self.current();
+            check_generation(request.generation, loaded.generation.id.0)?;
+            let parsed = query::parse(&request.query)?;
+            let mut analyzer = query_analyzer(&loaded.generation)?;
+            let searcher = loaded.reader.searcher();
+            let fields = loaded.generation.fields;
+            let mode = request.mode.into();
+            let mut response = CandidatesResponse {
+                total: 0,
+                candidates: Vec::new(),
+                spread: WireSpread::None,
+                correction: None,
+            };
+            if let Some(tantivy_query) = build_query(&parsed, &fields, &mut analyzer, mode) {
+                let statistics = request.stats.provider(&searcher);
+                let collector = (
+                    TopAfter::new(request.limit, request.after.map(SortKey::from))
+                        .with_static_rank(loaded.static_rank.clone()),
+                    Count,
+                    HostSpread::new(request.spread.then(|| loaded.hosts.clone())),
+                );
+                let (keys, total, spread) = searcher.search_with_statistics_provider(
+                    tantivy_query.as_ref(),
+                    &collector,
+                    &statistics,
+                )?;
+                response.total = total as u64;
+                response.spread = spread.into();
+                response.candidates = keys
+                    .into_iter()
+                    .map(|key| Candidate {
+                        host: loaded.hosts.host(key.address),
+                        key: key.into(),
+                    })
+                    .collect();
+            }
+            if request.correct && response.total < DID_YOU_MEAN_BELOW {
+                response.correction =
+                    correction(&loaded, &searcher, &request.query, mode, &mut analyzer)?
+                        .map(|(query, matches)| Correction { query, matches });
+            }
+            Ok(response)
+        });
+        self.bytes_read.searching.fetch_add(read, Ordering::Relaxed);
+        result
+    }
+
+    /// Renders the hits a coordinator picked from this shard (`POST /shard/hits`), in the
+    /// order asked. Blocking.
+    ///
+    /// # Errors
+    /// [`SearchError::StaleCursor`] for another generation, [`SearchError::BadCursor`]
+    /// for a document the generation does not have, [`SearchError::BadLimit`] for more
+    /// than [`MAX_LIMIT`] hits, query and index errors.
+    pub fn shard_hits(&self, request: &HitsRequest) -> Result<HitsResponse, SearchError> {
+        if request.hits.len() > MAX_LIMIT {
+            return Err(SearchError::BadLimit {
+                max: MAX_LIMIT,
+                got: request.hits.len().to_string(),
+            });
+        }
+        let (result, read) = measure(|| {
+            let loaded = self.current();
+            check_generation(request.generation, loaded.generation.id.0)?;
+            let searcher = loaded.reader.searcher();
+            for hit in &request.hits {
+                let exists = searcher
+                    .segment_readers()
+                    .get(hit.key.segment as usize)
+                    .is_some_and(|segment| hit.key.doc < segment.max_doc());
+                if !exists {
+                    return Err(SearchError::BadCursor {
+                        reason: "no such document",
+                    });
+                }
+            }
+            let parsed = query::parse(&request.query)?;
+            let mut analyzer = query_analyzer(&loaded.generation)?;
+            let fields = loaded.generation.fields;
+            let Some(tantivy_query) =
+                build_query(&parsed, &fields, &mut analyzer, request.mode.into())
+            else {
+                return Ok(HitsResponse { hits: Vec::new() });
+            };
+            let statistics = request.stats.provider(&searcher);
+            let mut renderer = HitRenderer {
+                loaded: &loaded,
+                searcher: &searcher,
+                query: tantivy_query.as_ref(),
+                snippets: Snippets::new(&searcher, tantivy_query.as_ref(), fields.body),
+                parts: if request.explain {
+                    score_parts(&parsed, &fields, &mut analyzer)
+                } else {
+                    Vec::new()
+                },
+                explain: request.explain,
+                statistics: &statistics,
+            };
+            let hits = request
+                .hits
+                .iter()
+                .map(|hit| renderer.render(hit.key.into(), hit.more_from_host.clone()))
+                .collect::<Result<_, _>>()?;
+            Ok(HitsResponse { hits })
+        });
+        self.bytes_read.searching.fetch_add(read, Ordering::Relaxed);
+        result
+    }
+
     fn search_uncached(&self, request: &SearchRequest) -> Result<SearchResponse, SearchError> {
         let started = Instant::now();
         let loaded = self.current();
@@ -362,15 +521,7 @@ impl SearchEngine {
             Some(cursor) => Some(cursor.last),
             None => None,
         };
-        let mut analyzer = generation
-            .index
-            .tokenizers()
-            .get(ANALYZER_EN)
-            .ok_or_else(|| {
-                SearchError::Tantivy(tantivy::TantivyError::SchemaError(format!(
-                    "analyzer {ANALYZER_EN} is not registered"
-                )))
-            })?;
+        let mut analyzer = query_analyzer(generation)?;
         let fields = generation.fields;
         let mut response = SearchResponse {
             query: request.query.clone(),
@@ -409,56 +560,25 @@ impl SearchEngine {
         let host_refs: Vec<&str> = candidate_hosts.iter().map(String::as_str).collect();
         let max_per_host = crowding.filter(|_| spread == Spread::Many);
         let page = crowding::select(&host_refs, request.limit, window, max_per_host);
-        let mut snippets = Snippets::new(&searcher, tantivy_query.as_ref(), fields.body);
-        let parts = if request.explain {
-            score_parts(&parsed, &fields, &mut analyzer)
-        } else {
-            Vec::new()
+        let mut renderer = HitRenderer {
+            loaded: &loaded,
+            searcher: &searcher,
+            query: tantivy_query.as_ref(),
+            snippets: Snippets::new(&searcher, tantivy_query.as_ref(), fields.body),
+            parts: if request.explain {
+                score_parts(&parsed, &fields, &mut analyzer)
+            } else {
+                Vec::new()
+            },
+            explain: request.explain,
+            statistics: &searcher,
         };
         for &index in &page.shown {
-            let key = keys[index];
-            let document: TantivyDocument = searcher.doc(key.address)?;
-            let text = |field| {
-                document
-                    .get_first(field)
-                    .and_then(|value| value.as_str())
-                    .unwrap_or("")
-                    .to_string()
-            };
-            let url = text(fields.url);
-            let title = match text(fields.title) {
-                title if title.is_empty() => url.clone(),
-                title => title,
-            };
-            let explanation = if request.explain {
-                Some(explain(
-                    &searcher,
-                    tantivy_query.as_ref(),
-                    &parts,
-                    static_rank,
-                    key.address,
-                    key.score,
-                )?)
-            } else {
-                None
-            };
-            let host = text(fields.host);
-            response.hits.push(Hit {
-                snippet: snippets.for_document(key.address, &document),
-                more_from_host: page
-                    .crowded
-                    .contains(&index)
-                    .then(|| format!("site:{host} {}", request.query.trim())),
-                fetched_at: document
-                    .get_first(fields.fetched_at)
-                    .and_then(|value| value.as_datetime())
-                    .and_then(rfc3339),
-                explain: explanation,
-                host,
-                score: key.score,
-                title,
-                url,
-            });
+            let more_from_host = page
+                .crowded
+                .contains(&index)
+                .then(|| format!("site:{} {}", candidate_hosts[index], request.query.trim()));
+            response.hits.push(renderer.render(keys[index], more_from_host)?);
         }
         if page.more
             && let Some(last) = page.last_examined.and_then(|index| keys.get(index))
@@ -477,6 +597,19 @@ impl SearchEngine {
     }
 }
 
+/// The analyzer query text goes through (the one the text fields were indexed with).
+fn query_analyzer(generation: &Generation) -> Result<tantivy::tokenizer::TextAnalyzer, SearchError> {
+    generation
+        .index
+        .tokenizers()
+        .get(ANALYZER_EN)
+        .ok_or_else(|| {
+            SearchError::Tantivy(tantivy::TantivyError::SchemaError(format!(
+                "analyzer {ANALYZER_EN} is not registered"
+            )))
+        })
+}
+
 /// The corrected query to offer when `request` (a first page) matched only `total` pages
 /// and the correction matches more.
 fn did_you_mean(
@@ -489,21 +622,92 @@ fn did_you_mean(
     if total >= DID_YOU_MEAN_BELOW || request.cursor.is_some() {
         return Ok(None);
     }
+    let correction = correction(loaded, searcher, &request.query, request.mode, analyzer)?;
+    Ok(correction
+        .filter(|(_, matches)| *matches > total)
+        .map(|(corrected, _)| corrected))
+}
+
+/// A spelling correction of `query` from the generation's dictionary, with the number of
+/// pages it matches.
+fn correction(
+    loaded: &Loaded,
+    searcher: &tantivy::Searcher,
+    query: &str,
+    mode: MatchMode,
+    analyzer: &mut tantivy::tokenizer::TextAnalyzer,
+) -> Result<Option<(String, u64)>, SearchError> {
     let Some(dictionary) = loaded.generation.dictionary.as_deref() else {
         return Ok(None);
     };
-    let Some(corrected) = crate::suggest::corrected_query(dictionary, &request.query) else {
+    let Some(corrected) = crate::suggest::corrected_query(dictionary, query) else {
         return Ok(None);
     };
     let Ok(parsed) = query::parse(&corrected) else {
         return Ok(None);
     };
     let fields = loaded.generation.fields;
-    let Some(query) = build_query(&parsed, &fields, analyzer, request.mode) else {
+    let Some(tantivy_query) = build_query(&parsed, &fields, analyzer, mode) else {
         return Ok(None);
     };
-    let matches = searcher.search(query.as_ref(), &Count)? as u64;
-    Ok((matches > total).then_some(corrected))
+    let matches = searcher.search(tantivy_query.as_ref(), &Count)? as u64;
+    Ok(Some((corrected, matches)))
+}
+
+/// Renders hits of one query: stored fields, snippet, explanation.
+struct HitRenderer<'a> {
+    loaded: &'a Loaded,
+    searcher: &'a tantivy::Searcher,
+    query: &'a dyn tantivy::query::Query,
+    snippets: Snippets<'a>,
+    parts: Vec<crate::rank::ScorePart>,
+    explain: bool,
+    statistics: &'a dyn Bm25StatisticsProvider,
+}
+
+impl HitRenderer<'_> {
+    fn render(&mut self, key: SortKey, more_from_host: Option<String>) -> Result<Hit, SearchError> {
+        let fields = self.loaded.generation.fields;
+        let document: TantivyDocument = self.searcher.doc(key.address)?;
+        let text = |field| {
+            document
+                .get_first(field)
+                .and_then(|value| value.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        let url = text(fields.url);
+        let title = match text(fields.title) {
+            title if title.is_empty() => url.clone(),
+            title => title,
+        };
+        let explanation = if self.explain {
+            Some(explain(
+                self.searcher,
+                self.statistics,
+                self.query,
+                &self.parts,
+                &self.loaded.static_rank,
+                key.address,
+                key.score,
+            )?)
+        } else {
+            None
+        };
+        Ok(Hit {
+            snippet: self.snippets.for_document(key.address, &document),
+            more_from_host,
+            fetched_at: document
+                .get_first(fields.fetched_at)
+                .and_then(|value| value.as_datetime())
+                .and_then(rfc3339),
+            explain: explanation,
+            host: text(fields.host),
+            score: key.score,
+            title,
+            url,
+        })
+    }
 }
 
 /// A fetch time as RFC 3339 (`2024-05-01T12:00:00Z`); `None` if out of range.

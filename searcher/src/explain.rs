@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use tantivy::query::{EnableScoring, Query};
+use tantivy::query::{Bm25StatisticsProvider, EnableScoring, Query};
 use tantivy::{DocAddress, DocSet, Searcher, TERMINATED};
 
 use crate::rank::{ScorePart, StaticRank};
@@ -28,12 +28,14 @@ pub struct Explanation {
     pub score: f32,
 }
 
-/// Explains the hit at `address` whose final score is `score`.
+/// Explains the hit at `address` whose final score is `score`, scored with `statistics`
+/// (the searcher's own, or those of all shards).
 ///
 /// # Errors
 /// When the static-rank fast fields cannot be read.
 pub fn explain(
     searcher: &Searcher,
+    statistics: &dyn Bm25StatisticsProvider,
     query: &dyn Query,
     parts: &[ScorePart],
     static_rank: &StaticRank,
@@ -44,13 +46,13 @@ pub fn explain(
     let static_factor = StaticRank::factor(page_rank, host_rank);
     let mut text = BTreeMap::new();
     for part in parts {
-        if let Some(value) = score_of(searcher, part.query.as_ref(), address)?
+        if let Some(value) = score_of(searcher, statistics, part.query.as_ref(), address)?
             && value != 0.0
         {
             text.insert(part.name.to_string(), value);
         }
     }
-    let text_score = score_of(searcher, query, address)?.unwrap_or(score / static_factor);
+    let text_score = score_of(searcher, statistics, query, address)?.unwrap_or(score / static_factor);
     Ok(Explanation {
         text,
         text_score,
@@ -67,10 +69,11 @@ pub fn explain(
 /// assertion) when the scorer's first document lies past the target.
 fn score_of(
     searcher: &Searcher,
+    statistics: &dyn Bm25StatisticsProvider,
     query: &dyn Query,
     address: DocAddress,
 ) -> tantivy::Result<Option<f32>> {
-    let weight = query.weight(EnableScoring::enabled_from_searcher(searcher))?;
+    let weight = query.weight(EnableScoring::enabled_from_statistics_provider(statistics, searcher))?;
     let mut scorer = weight.scorer(searcher.segment_reader(address.segment_ord), 1.0)?;
     let doc = scorer.doc();
     if doc == TERMINATED || doc > address.doc_id {

@@ -35,6 +35,7 @@ pub mod http;
 pub mod paging;
 pub mod query;
 pub mod rank;
+pub mod shards;
 pub mod snippet;
 pub mod suggest;
 

@@ -110,6 +110,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
     let rebuild = super::index::build_with_progress(
         &data,
         super::index::BuildKind::Rebuild,
+        None,
         &config.index,
         &config.pagestore,
     )

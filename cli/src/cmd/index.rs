@@ -8,11 +8,12 @@ use std::sync::atomic::Ordering;
 use anyhow::{Context, bail};
 use quarry_crawler::DataLayout;
 use quarry_indexer::{
-    Generation, IndexLayout, RebuildOptions, RebuildProgress, RebuildStats, rebuild, update,
+    Generation, IndexLayout, RebuildOptions, RebuildProgress, RebuildStats, Shard, rebuild, update,
 };
 use quarry_pagestore::PageStore;
 use serde::Serialize;
 
+use crate::UsageError;
 use crate::config::{Config, IndexConfig, PageStoreConfig};
 use crate::progress::Progress;
 
@@ -25,6 +26,10 @@ pub enum IndexCommand {
         /// Data directory.
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
+        /// Build only shard I of N (documents partitioned by URL hash) into
+        /// DIR/index-shard-I-of-N; serve it with `quarry serve --shard I/N`.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
     },
     /// Apply the pages stored since the current generation was built (new, changed,
     /// gone) as a new generation, re-indexing only what changed, and switch to it.
@@ -33,6 +38,9 @@ pub enum IndexCommand {
         /// Data directory.
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
+        /// Update shard I of N (see `rebuild --shard`).
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
     },
     /// Show the size of the current index and of the page store.
     Stats {
@@ -58,6 +66,21 @@ pub fn open_store(data: &Path) -> anyhow::Result<PageStore> {
     PageStore::open(&pages).with_context(|| format!("opening page store {}", pages.display()))
 }
 
+/// Parses a `--shard I/N` option.
+pub fn parse_shard(spec: Option<&str>) -> anyhow::Result<Option<Shard>> {
+    spec.map(|spec| Shard::parse(spec).map_err(|error| UsageError(error.to_string()).into()))
+        .transpose()
+}
+
+/// The index directory of `data`: the whole index, or one shard's.
+pub fn index_dir(data: &Path, shard: Option<Shard>) -> PathBuf {
+    let layout = DataLayout::new(data);
+    match shard {
+        None => layout.index(),
+        Some(shard) => layout.shard_index(shard.index, shard.count),
+    }
+}
+
 /// Which build to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuildKind {
@@ -72,6 +95,7 @@ pub enum BuildKind {
 pub async fn build_with_progress(
     data: &Path,
     kind: BuildKind,
+    shard: Option<Shard>,
     config: &IndexConfig,
     retention: &PageStoreConfig,
 ) -> anyhow::Result<RebuildStats> {
@@ -95,6 +119,7 @@ pub async fn build_with_progress(
         writer_memory_bytes: config.writer_memory_mib << 20,
         progress: Some(progress_counters.clone()),
         near_duplicate_bits: config.near_duplicate_bits,
+        shard,
     };
     let watched = progress_counters.clone();
     let progress = Progress::start(move |elapsed| {
@@ -105,7 +130,7 @@ pub async fn build_with_progress(
             records as f64 / elapsed.as_secs_f64().max(0.001)
         )
     });
-    let index_dir = DataLayout::new(data).index();
+    let index_dir = index_dir(data, shard);
     let build_store = store.clone();
     let result = tokio::task::spawn_blocking(move || match kind {
         BuildKind::Rebuild => rebuild(&build_store, &index_dir, &options),
@@ -114,12 +139,15 @@ pub async fn build_with_progress(
     .await;
     progress.finish().await;
     let stats = result.context("index build task failed")??;
-    let layout = IndexLayout::new(&DataLayout::new(data).index());
+    let layout = IndexLayout::new(&self::index_dir(data, shard));
     if let Some(checkpoint) = Generation::open(&layout, stats.generation)?.meta.checkpoint {
+        let consumer = shard.map_or_else(|| "indexer".to_string(), |shard| shard.consumer());
         store
-            .save_checkpoint("indexer", checkpoint)
+            .save_checkpoint(&consumer, checkpoint)
             .context("saving the indexer's page-store checkpoint")?;
-        if let Some(older_than) = retention {
+        if let Some(older_than) = retention
+            && let Some(checkpoint) = consumed_by_all(&store, data, shard)?
+        {
             let removed = store
                 .retire_consumed(checkpoint, older_than)
                 .context("applying page-store retention")?;
@@ -132,6 +160,52 @@ pub async fn build_with_progress(
         }
     }
     Ok(stats)
+}
+
+/// How far every index built from the page store of `data` has read it: the earliest
+/// checkpoint of the whole index (if there is one) and of every shard of every shard set
+/// (`DATA/index-shard-I-of-N`, and the set `shard` belongs to). `None` while a shard of a
+/// set has never been built: retention must not delete what it has yet to read.
+fn consumed_by_all(
+    store: &PageStore,
+    data: &Path,
+    shard: Option<Shard>,
+) -> anyhow::Result<Option<quarry_pagestore::RecordPosition>> {
+    let mut consumers = std::collections::BTreeSet::new();
+    if shard.is_none() || DataLayout::new(data).index().is_dir() {
+        consumers.insert("indexer".to_string());
+    }
+    let mut counts: std::collections::BTreeSet<u32> = shard.map(|s| s.count).into_iter().collect();
+    let entries = std::fs::read_dir(data).with_context(|| format!("listing {}", data.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some((_, count)) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix("index-shard-"))
+            .and_then(|rest| rest.split_once("-of-"))
+        else {
+            continue;
+        };
+        if let Ok(count) = count.parse::<u32>()
+            && count <= quarry_indexer::MAX_SHARDS
+        {
+            counts.insert(count);
+        }
+    }
+    for count in counts {
+        consumers.extend((0..count).map(|index| Shard { index, count }.consumer()));
+    }
+    let mut earliest: Option<quarry_pagestore::RecordPosition> = None;
+    for consumer in consumers {
+        let Some(position) = store
+            .load_checkpoint(&consumer)
+            .context("reading the page-store checkpoints")?
+        else {
+            return Ok(None);
+        };
+        earliest = Some(earliest.map_or(position, |e| e.min(position)));
+    }
+    Ok(earliest)
 }
 
 /// Text summary of a rebuild.
@@ -196,16 +270,28 @@ struct StatsOutput {
 /// `quarry index …`.
 pub async fn run(command: IndexCommand, config: Config) -> anyhow::Result<ExitCode> {
     match command {
-        IndexCommand::Rebuild { data } => {
-            let stats =
-                build_with_progress(&data, BuildKind::Rebuild, &config.index, &config.pagestore)
-                    .await?;
+        IndexCommand::Rebuild { data, shard } => {
+            let shard = parse_shard(shard.as_deref())?;
+            let stats = build_with_progress(
+                &data,
+                BuildKind::Rebuild,
+                shard,
+                &config.index,
+                &config.pagestore,
+            )
+            .await?;
             println!("{}", summary(&stats));
         }
-        IndexCommand::Update { data } => {
-            let stats =
-                build_with_progress(&data, BuildKind::Update, &config.index, &config.pagestore)
-                    .await?;
+        IndexCommand::Update { data, shard } => {
+            let shard = parse_shard(shard.as_deref())?;
+            let stats = build_with_progress(
+                &data,
+                BuildKind::Update,
+                shard,
+                &config.index,
+                &config.pagestore,
+            )
+            .await?;
             println!("{}", summary(&stats));
         }
         IndexCommand::Stats { data, json } => {

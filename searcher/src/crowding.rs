@@ -132,7 +132,8 @@ pub enum Spread {
 }
 
 impl Spread {
-    fn merge(self, other: Spread) -> Spread {
+    /// The spread of two sets of matches together.
+    pub fn merge(self, other: Spread) -> Spread {
         match (self, other) {
             (Spread::None, other) | (other, Spread::None) => other,
             (Spread::One(a), Spread::One(b)) if a == b => Spread::One(a),

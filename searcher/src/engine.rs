@@ -23,6 +23,7 @@ use crate::crowding::{
 use crate::directory::{CountingDirectory, measure};
 use crate::error::SearchError;
 use crate::explain::{Explanation, explain};
+use crate::federation::FederatedCursor;
 use crate::paging::{Cursor, SortKey, TopAfter};
 use crate::query;
 use crate::rank::{MatchMode, StaticRank, build_query, score_parts};
@@ -40,7 +41,7 @@ pub const MAX_LIMIT: usize = 100;
 pub struct SearchRequest {
     query: String,
     limit: usize,
-    cursor: Option<Cursor>,
+    cursor: Option<RequestCursor>,
     mode: MatchMode,
     explain: bool,
     max_per_host: usize,
@@ -64,7 +65,7 @@ impl SearchRequest {
         }
         let cursor = cursor
             .filter(|text| !text.is_empty())
-            .map(Cursor::decode)
+            .map(RequestCursor::decode)
             .transpose()?;
         Ok(SearchRequest {
             query: query.to_string(),
@@ -94,6 +95,58 @@ impl SearchRequest {
     pub fn with_max_per_host(mut self, max: usize) -> SearchRequest {
         self.max_per_host = max;
         self
+    }
+}
+
+/// A cursor as received: one index's, or a sharded server's.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RequestCursor {
+    /// Issued by a server of one index.
+    Local(Cursor),
+    /// Issued by a coordinator of shards.
+    Federated(FederatedCursor),
+}
+
+impl RequestCursor {
+    fn decode(text: &str) -> Result<RequestCursor, SearchError> {
+        match Cursor::decode(text) {
+            Ok(cursor) => Ok(RequestCursor::Local(cursor)),
+            Err(error) => match FederatedCursor::decode(text) {
+                Some(cursor) => Ok(RequestCursor::Federated(cursor)),
+                None => Err(error),
+            },
+        }
+    }
+}
+
+impl SearchRequest {
+    /// The query text.
+    pub fn query(&self) -> &str {
+        &self.query
+    }
+
+    /// Hits per page.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// How clauses combine.
+    pub fn mode(&self) -> MatchMode {
+        self.mode
+    }
+
+    /// Whether hits carry explanations.
+    pub fn explain(&self) -> bool {
+        self.explain
+    }
+
+    /// Most hits per host on a page when several hosts match (0: any number).
+    pub fn max_per_host(&self) -> usize {
+        self.max_per_host
+    }
+
+    pub(crate) fn cursor(&self) -> Option<&RequestCursor> {
+        self.cursor.as_ref()
     }
 }
 
@@ -148,6 +201,10 @@ pub struct SearchResponse {
     /// [`DID_YOU_MEAN_BELOW`] pages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub did_you_mean: Option<String>,
+    /// Set by a server of several shards when a shard did not answer: the hits are those
+    /// of the shards that did, and `total` is a lower bound (`total_relation` `"gte"`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 /// Queries matching fewer pages than this get a did-you-mean suggestion when a corrected
@@ -361,7 +418,7 @@ impl SearchEngine {
     /// # Errors
     /// [`SearchError::Query`] for unusable queries, index errors.
     pub fn shard_stats(&self, request: &StatsRequest) -> Result<StatsResponse, SearchError> {
-        let (result, read) = measure(|| {
+        let (result, read) = measure(|| -> Result<StatsResponse, SearchError> {
             let loaded = self.current();
             let parsed = query::parse(&request.query)?;
             let mut analyzer = query_analyzer(&loaded.generation)?;
@@ -377,10 +434,13 @@ impl SearchEngine {
             Ok(StatsResponse {
                 generation: loaded.generation.id.0,
                 stats,
+                index_bytes_read: 0,
             })
         });
         self.bytes_read.searching.fetch_add(read, Ordering::Relaxed);
-        result
+        let mut response = result?;
+        response.index_bytes_read = read;
+        Ok(response)
     }
 
     /// A shard's best candidates for a query scored with the statistics of all shards
@@ -399,7 +459,7 @@ impl SearchEngine {
                 got: request.limit.to_string(),
             });
         }
-        let (result, read) = measure(|| {
+        let (result, read) = measure(|| -> Result<CandidatesResponse, SearchError> {
             let loaded = self.current();
             check_generation(request.generation, loaded.generation.id.0)?;
             let parsed = query::parse(&request.query)?;
@@ -412,6 +472,7 @@ impl SearchEngine {
                 candidates: Vec::new(),
                 spread: WireSpread::None,
                 correction: None,
+                index_bytes_read: 0,
             };
             if let Some(tantivy_query) = build_query(&parsed, &fields, &mut analyzer, mode) {
                 let statistics = request.stats.provider(&searcher);
@@ -444,7 +505,9 @@ impl SearchEngine {
             Ok(response)
         });
         self.bytes_read.searching.fetch_add(read, Ordering::Relaxed);
-        result
+        let mut response = result?;
+        response.index_bytes_read = read;
+        Ok(response)
     }
 
     /// Renders the hits a coordinator picked from this shard (`POST /shard/hits`), in the
@@ -461,7 +524,7 @@ impl SearchEngine {
                 got: request.hits.len().to_string(),
             });
         }
-        let (result, read) = measure(|| {
+        let (result, read) = measure(|| -> Result<HitsResponse, SearchError> {
             let loaded = self.current();
             check_generation(request.generation, loaded.generation.id.0)?;
             let searcher = loaded.reader.searcher();
@@ -482,7 +545,10 @@ impl SearchEngine {
             let Some(tantivy_query) =
                 build_query(&parsed, &fields, &mut analyzer, request.mode.into())
             else {
-                return Ok(HitsResponse { hits: Vec::new() });
+                return Ok(HitsResponse {
+                    hits: Vec::new(),
+                    index_bytes_read: 0,
+                });
             };
             let statistics = request.stats.provider(&searcher);
             let mut renderer = HitRenderer {
@@ -503,10 +569,15 @@ impl SearchEngine {
                 .iter()
                 .map(|hit| renderer.render(hit.key.into(), hit.more_from_host.clone()))
                 .collect::<Result<_, _>>()?;
-            Ok(HitsResponse { hits })
+            Ok(HitsResponse {
+                hits,
+                index_bytes_read: 0,
+            })
         });
         self.bytes_read.searching.fetch_add(read, Ordering::Relaxed);
-        result
+        let mut response = result?;
+        response.index_bytes_read = read;
+        Ok(response)
     }
 
     fn search_uncached(&self, request: &SearchRequest) -> Result<SearchResponse, SearchError> {
@@ -514,11 +585,16 @@ impl SearchEngine {
         let loaded = self.current();
         let generation = &loaded.generation;
         let parsed = query::parse(&request.query)?;
-        let after = match request.cursor {
-            Some(cursor) if cursor.generation != generation.id.0 => {
+        let after = match &request.cursor {
+            Some(RequestCursor::Local(cursor)) if cursor.generation != generation.id.0 => {
                 return Err(SearchError::StaleCursor);
             }
-            Some(cursor) => Some(cursor.last),
+            Some(RequestCursor::Local(cursor)) => Some(cursor.last),
+            Some(RequestCursor::Federated(_)) => {
+                return Err(SearchError::BadCursor {
+                    reason: "issued by a server of several shards",
+                });
+            }
             None => None,
         };
         let mut analyzer = query_analyzer(generation)?;
@@ -533,6 +609,7 @@ impl SearchEngine {
             generation: generation.id.to_string(),
             index_bytes_read: 0,
             did_you_mean: None,
+            partial: false,
         };
         let searcher = loaded.reader.searcher();
         let Some(tantivy_query) = build_query(&parsed, &fields, &mut analyzer, request.mode) else {

@@ -74,6 +74,13 @@ pub enum SearchError {
     /// tantivy failed while searching.
     #[error("search failed")]
     Tantivy(#[from] tantivy::TantivyError),
+    /// A server of several shards reached none of them.
+    #[error("no shard of the index answered; retry shortly")]
+    ShardsUnavailable,
+    /// A shard refused a request of a search in progress (it switched generation between
+    /// two round trips); the coordinator retries, so this does not reach clients.
+    #[error("a shard switched index generation during the search; start the search again")]
+    ShardRefused,
 }
 
 impl SearchError {
@@ -87,6 +94,8 @@ impl SearchError {
             SearchError::Index(quarry_indexer::IndexError::NoGeneration { .. }) => {
                 ErrorCode::Overloaded
             }
+            SearchError::ShardsUnavailable => ErrorCode::Overloaded,
+            SearchError::ShardRefused => ErrorCode::BadRequest,
             SearchError::Index(_) | SearchError::Tantivy(_) => ErrorCode::Internal,
         }
     }

@@ -31,6 +31,7 @@ mod engine;
 mod error;
 pub mod eval;
 pub mod explain;
+pub mod federation;
 pub mod http;
 pub mod paging;
 pub mod query;

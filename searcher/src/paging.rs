@@ -67,7 +67,7 @@ pub struct Cursor {
     pub last: SortKey,
 }
 
-fn checksum(bytes: &[u8]) -> u16 {
+pub(crate) fn checksum(bytes: &[u8]) -> u16 {
     // Fletcher-16: catches truncated or hand-edited cursors, not malice.
     let (mut a, mut b) = (0u16, 0u16);
     for &byte in bytes {

@@ -221,6 +221,9 @@ pub struct StatsResponse {
     pub generation: u64,
     /// Its statistics for the query.
     pub stats: TermStats,
+    /// Index bytes this request read.
+    #[serde(default)]
+    pub index_bytes_read: u64,
 }
 
 /// A document of one shard's generation with its final score.
@@ -337,6 +340,9 @@ pub struct CandidatesResponse {
     /// [`DID_YOU_MEAN_BELOW`](crate::DID_YOU_MEAN_BELOW) pages of the shard.
     #[serde(default)]
     pub correction: Option<Correction>,
+    /// Index bytes this request read.
+    #[serde(default)]
+    pub index_bytes_read: u64,
 }
 
 /// A spelling correction with its matches in one shard.
@@ -382,6 +388,9 @@ pub struct HitRequest {
 pub struct HitsResponse {
     /// Rendered hits.
     pub hits: Vec<Hit>,
+    /// Index bytes this request read.
+    #[serde(default)]
+    pub index_bytes_read: u64,
 }
 
 /// Checks that a shard request names the generation being served.

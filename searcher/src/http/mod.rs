@@ -15,7 +15,12 @@
 //!   elsewhere. (A generation is always loaded: the engine cannot be opened without one.)
 //! - `GET /metrics`: Prometheus text exposition (see [`metrics`](self::metrics));
 //! - `GET /openapi.json`: the OpenAPI 3.1 description of all of these, generated from the
-//!   handlers and types.
+//!   handlers and types;
+//! - `POST /shard/stats`, `/shard/candidates`, `/shard/hits`: what a coordinator of
+//!   shards (`quarry serve --shards`) asks this server (see [`shards`](crate::shards)).
+//!
+//! A coordinator ([`AppState::federated`]) serves the same `/search`, `/suggest` and page
+//! from its shard servers (see [`federation`](crate::federation)).
 //!
 //! Every error is JSON `{"error":{"code","message"}}` with one of five codes (see
 //! [`ErrorCode`](crate::ErrorCode)); 5xx details are logged, never sent. Searches run on
@@ -38,7 +43,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodRouter, get, post};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -47,6 +52,7 @@ pub use metrics::Metrics;
 pub use openapi::ApiDoc;
 
 use crate::SearchEngine;
+use crate::federation::Federation;
 
 /// Limits of the search server.
 #[derive(Debug, Clone)]
@@ -70,10 +76,17 @@ impl Default for ServerLimits {
     }
 }
 
+/// What answers the searches: one index, or a coordinator of shard servers.
+#[derive(Clone)]
+enum Backend {
+    Local(Arc<SearchEngine>),
+    Shards(Arc<Federation>),
+}
+
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
 pub struct AppState {
-    engine: Arc<SearchEngine>,
+    backend: Backend,
     admitted: Arc<Semaphore>,
     admitted_max: usize,
     running: Arc<Semaphore>,
@@ -85,10 +98,20 @@ pub struct AppState {
 impl AppState {
     /// State serving `engine` within `limits`.
     pub fn new(engine: Arc<SearchEngine>, limits: &ServerLimits) -> AppState {
+        AppState::with_backend(Backend::Local(engine), limits)
+    }
+
+    /// State answering searches from the shard servers of `federation` within `limits`
+    /// (`quarry serve --shards`). The `/shard/*` endpoints answer `not_found` here.
+    pub fn federated(federation: Arc<Federation>, limits: &ServerLimits) -> AppState {
+        AppState::with_backend(Backend::Shards(federation), limits)
+    }
+
+    fn with_backend(backend: Backend, limits: &ServerLimits) -> AppState {
         let running = limits.max_running.max(1);
         let admitted_max = running + limits.max_queued;
         AppState {
-            engine,
+            backend,
             admitted: Arc::new(Semaphore::new(admitted_max)),
             admitted_max,
             running: Arc::new(Semaphore::new(running)),
@@ -108,27 +131,82 @@ impl AppState {
     }
 
     fn metrics_snapshot(&self) -> metrics::Snapshot {
+        let (engine, generation, documents) = match &self.backend {
+            Backend::Local(engine) => (
+                engine.stats(),
+                engine.generation().0,
+                engine.documents(),
+            ),
+            Backend::Shards(federation) => (
+                crate::EngineStats {
+                    cache: crate::CacheStats::default(),
+                    index_bytes_read_searching: 0,
+                    index_bytes_read_opening: 0,
+                },
+                0,
+                federation.status().documents,
+            ),
+        };
         metrics::Snapshot {
-            engine: self.engine.stats(),
-            generation: self.engine.generation().0,
-            documents: self.engine.documents(),
+            engine,
+            generation,
+            documents,
             admitted: self.admitted_max - self.admitted.available_permits(),
             admitted_max: self.admitted_max,
         }
     }
 
-    /// Runs `work` on the blocking pool within the admission limits.
+    /// The generation served (a coordinator: every shard's) and its documents.
+    fn served(&self) -> (String, u64) {
+        match &self.backend {
+            Backend::Local(engine) => (engine.generation().to_string(), engine.documents()),
+            Backend::Shards(federation) => {
+                let status = federation.status();
+                (status.generation, status.documents)
+            }
+        }
+    }
+
+    /// Whether searches can be answered now (a coordinator: some shard answered its last
+    /// health poll).
+    fn can_search(&self) -> bool {
+        match &self.backend {
+            Backend::Local(_) => true,
+            Backend::Shards(federation) => federation.status().up > 0,
+        }
+    }
+
+    /// Runs `work` (network I/O, not CPU) within the admission limits and the timeout.
+    async fn run_async<T>(&self, work: impl Future<Output = T>) -> Result<T, ApiError> {
+        let _admitted = self
+            .admitted
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::overloaded())?;
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| ApiError::timeout())
+    }
+
+    /// Runs `work` on the blocking pool within the admission limits; a coordinator has no
+    /// index of its own, so it answers `not_found`.
     async fn run_blocking<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         F: FnOnce(&SearchEngine) -> T + Send + 'static,
         T: Send + 'static,
     {
+        let Backend::Local(engine) = &self.backend else {
+            return Err(ApiError::new(
+                crate::ErrorCode::NotFound,
+                "this server coordinates shards and has no index of its own",
+            ));
+        };
         let admitted = self
             .admitted
             .clone()
             .try_acquire_owned()
             .map_err(|_| ApiError::overloaded())?;
-        let engine = self.engine.clone();
+        let engine = engine.clone();
         let running = self.running.clone();
         let task = async move {
             let permit = running
@@ -158,6 +236,9 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/readyz", get(routes::readyz)),
         ("/metrics", get(routes::metrics)),
         ("/openapi.json", get(routes::openapi)),
+        ("/shard/stats", post(routes::shard_stats)),
+        ("/shard/candidates", post(routes::shard_candidates)),
+        ("/shard/hits", post(routes::shard_hits)),
     ]
 }
 
@@ -196,6 +277,22 @@ pub fn spawn_reloader(engine: Arc<SearchEngine>, every: Duration) -> tokio::task
     })
 }
 
+/// Polls the shards of `federation` every `every` (generation and documents for
+/// `/healthz`, `/readyz` and `/metrics`).
+pub fn spawn_health_poller(
+    federation: Arc<Federation>,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            federation.refresh().await;
+        }
+    })
+}
+
 /// A client must send a request's whole head within this time, or the connection is
 /// closed (slowloris defence; it also closes keep-alive connections idle that long).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -225,7 +322,10 @@ pub async fn serve(
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt as _;
 
-    let reloader = spawn_reloader(state.engine.clone(), Duration::from_secs(1));
+    let reloader = match &state.backend {
+        Backend::Local(engine) => spawn_reloader(engine.clone(), Duration::from_secs(1)),
+        Backend::Shards(federation) => spawn_health_poller(federation.clone(), Duration::from_secs(1)),
+    };
     let app = router(state.clone());
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())

@@ -22,7 +22,10 @@ use crate::{ErrorCode, Hit, SearchResponse};
         routes::healthz,
         routes::readyz,
         routes::metrics,
-        routes::openapi
+        routes::openapi,
+        routes::shard_stats,
+        routes::shard_candidates,
+        routes::shard_hits
     ),
     components(schemas(
         SearchResponse,
@@ -32,7 +35,23 @@ use crate::{ErrorCode, Hit, SearchResponse};
         ErrorBody,
         ErrorDetail,
         ErrorCode,
-        ServingStatus
+        ServingStatus,
+        crate::shards::StatsRequest,
+        crate::shards::StatsResponse,
+        crate::shards::CandidatesRequest,
+        crate::shards::CandidatesResponse,
+        crate::shards::HitsRequest,
+        crate::shards::HitsResponse,
+        crate::shards::TermStats,
+        crate::shards::FieldTokens,
+        crate::shards::TermFrequency,
+        crate::shards::WireKey,
+        crate::shards::WireMode,
+        crate::shards::WireSpread,
+        crate::shards::Candidate,
+        crate::shards::Correction,
+        crate::shards::HitRequest,
+        crate::Explanation
     ))
 )]
 pub struct ApiDoc;

@@ -8,7 +8,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use utoipa::OpenApi;
 
-use super::{ApiDoc, ApiError, AppState, ErrorBody, ui};
+use super::{ApiDoc, ApiError, AppState, Backend, ErrorBody, ui};
+use crate::shards::{
+    CandidatesRequest, CandidatesResponse, HitsRequest, HitsResponse, StatsRequest,
+    StatsResponse,
+};
 use crate::{ErrorCode, SearchRequest, SearchResponse};
 
 /// Hits per page when `limit` is absent.
@@ -134,14 +138,28 @@ pub async fn search(
 ) -> Result<Json<SearchResponse>, ApiError> {
     let params = SearchParams::parse(raw.as_deref())?;
     let request = to_request(&params)?;
-    // A cached answer costs a map lookup: no admission slot, no trip to the blocking pool.
-    if let Some(response) = state.engine.cached(&request) {
-        return Ok(Json(response));
+    Ok(Json(answer(&state, request).await?))
+}
+
+/// Answers a search from the result cache, the index or the shards.
+async fn answer(state: &AppState, request: SearchRequest) -> Result<SearchResponse, ApiError> {
+    match &state.backend {
+        Backend::Local(engine) => {
+            // A cached answer costs a map lookup: no admission slot, no blocking pool.
+            if let Some(response) = engine.cached(&request) {
+                return Ok(response);
+            }
+            Ok(state
+                .run_blocking(move |engine| engine.search_fresh(&request))
+                .await??)
+        }
+        Backend::Shards(federation) => {
+            let federation = federation.clone();
+            Ok(state
+                .run_async(async move { federation.search(&request).await })
+                .await??)
+        }
     }
-    let response = state
-        .run_blocking(move |engine| engine.search_fresh(&request))
-        .await??;
-    Ok(Json(response))
 }
 
 /// Completions per `/suggest` call when `limit` is absent.
@@ -181,9 +199,19 @@ pub async fn suggest(
             }
         },
     };
-    let response = state
-        .run_blocking(move |engine| engine.suggest(&q, limit))
-        .await?;
+    let response = match &state.backend {
+        Backend::Local(_) => {
+            state
+                .run_blocking(move |engine| engine.suggest(&q, limit))
+                .await?
+        }
+        Backend::Shards(federation) => {
+            let federation = federation.clone();
+            state
+                .run_async(async move { federation.suggest(&q, limit).await })
+                .await?
+        }
+    };
     Ok(Json(response))
 }
 
@@ -202,10 +230,11 @@ impl ServingStatus {
     fn of(state: &AppState, status: &str) -> ServingStatus {
         // Reading the served generation takes a lock and a counter, no index I/O, so it
         // needs no blocking thread and no admission.
+        let (generation, documents) = state.served();
         ServingStatus {
             status: status.to_string(),
-            generation: state.engine.generation().to_string(),
-            documents: state.engine.documents(),
+            generation,
+            documents,
         }
     }
 }
@@ -240,6 +269,12 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<ServingStatus>
     }
     if state.admitted.available_permits() == 0 {
         return Err(ApiError::overloaded());
+    }
+    if !state.can_search() {
+        return Err(ApiError::new(
+            ErrorCode::Overloaded,
+            "no shard of the index answers",
+        ));
     }
     Ok(Json(ServingStatus::of(&state, "ready")))
 }
@@ -300,10 +335,7 @@ pub async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Res
         return Html(ui::render(&ui::Page::empty())).into_response();
     }
     let result = match to_request(&params) {
-        Ok(request) => state
-            .run_blocking(move |engine| engine.search_fresh(&request))
-            .await
-            .and_then(|result| result.map_err(ApiError::from)),
+        Ok(request) => answer(&state, request).await,
         Err(error) => Err(error),
     };
     match result {
@@ -316,23 +348,105 @@ pub async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Res
     }
 }
 
+/// Parses a JSON request body, answering `bad_request` for one that does not fit.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|error| bad_request(format!("malformed request body: {error}")))
+}
+
+/// `POST /shard/stats`: this shard's BM25 statistics for a query's terms.
+#[utoipa::path(
+    post,
+    path = "/shard/stats",
+    request_body = StatsRequest,
+    responses(
+        (status = 200, description = "The statistics and the generation they are from.", body = StatsResponse),
+        (status = 400, description = "`bad_request`: malformed body or query.", body = ErrorBody),
+        (status = 404, description = "`not_found`: this server coordinates shards itself.", body = ErrorBody),
+        (status = 503, description = "`overloaded`.", body = ErrorBody),
+    )
+)]
+pub async fn shard_stats(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<StatsResponse>, ApiError> {
+    let request: StatsRequest = json_body(&body)?;
+    let response = state
+        .run_blocking(move |engine| engine.shard_stats(&request))
+        .await??;
+    Ok(Json(response))
+}
+
+/// `POST /shard/candidates`: this shard's best candidates, scored with the statistics
+/// of all shards.
+#[utoipa::path(
+    post,
+    path = "/shard/candidates",
+    request_body = CandidatesRequest,
+    responses(
+        (status = 200, description = "Candidates after the key, best first, with the match count.", body = CandidatesResponse),
+        (status = 400, description = "`bad_request`: malformed body or query, or another generation is served now.", body = ErrorBody),
+        (status = 404, description = "`not_found`: this server coordinates shards itself.", body = ErrorBody),
+        (status = 503, description = "`overloaded`.", body = ErrorBody),
+    )
+)]
+pub async fn shard_candidates(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<CandidatesResponse>, ApiError> {
+    let request: CandidatesRequest = json_body(&body)?;
+    let response = state
+        .run_blocking(move |engine| engine.shard_candidates(&request))
+        .await??;
+    Ok(Json(response))
+}
+
+/// `POST /shard/hits`: renders the hits a coordinator picked from this shard.
+#[utoipa::path(
+    post,
+    path = "/shard/hits",
+    request_body = HitsRequest,
+    responses(
+        (status = 200, description = "The hits, in the order asked.", body = HitsResponse),
+        (status = 400, description = "`bad_request`: malformed body, unknown document, or another generation is served now.", body = ErrorBody),
+        (status = 404, description = "`not_found`: this server coordinates shards itself.", body = ErrorBody),
+        (status = 503, description = "`overloaded`.", body = ErrorBody),
+    )
+)]
+pub async fn shard_hits(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<HitsResponse>, ApiError> {
+    let request: HitsRequest = json_body(&body)?;
+    let response = state
+        .run_blocking(move |engine| engine.shard_hits(&request))
+        .await??;
+    Ok(Json(response))
+}
+
 /// Any other path.
 pub async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such endpoint")
 }
 
-/// A routed path with a method other than `GET`/`HEAD`: 405 with `Allow`, and the JSON
-/// error body every other error has (code `bad_request`).
-pub async fn method_not_allowed() -> Response {
+/// A routed path with another method than its own (`GET`/`HEAD`, `POST` for
+/// `/shard/*`): 405 with `Allow`, and the JSON error body every other error has (code
+/// `bad_request`).
+pub async fn method_not_allowed(uri: axum::http::Uri) -> Response {
+    let allow = if uri.path().starts_with("/shard/") {
+        "POST"
+    } else {
+        "GET, HEAD"
+    };
     let mut response = ApiError::new(
         ErrorCode::BadRequest,
-        "only GET and HEAD are supported on this endpoint",
+        format!("only {allow} is supported on this endpoint"),
     )
     .into_response();
     *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     response
         .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
     response
 }
 

@@ -139,6 +139,12 @@ pub fn render(page: &Page<'_>) -> String {
                 response.took_ms,
                 human_bytes(response.index_bytes_read)
             ));
+            if response.partial {
+                html.push_str(
+                    "<p class=dym>Part of the index did not answer: these results may be \
+                     incomplete.</p>",
+                );
+            }
             if let Some(corrected) = &response.did_you_mean {
                 html.push_str(&format!(
                     "<p class=dym>Did you mean <a href=\"/?q={}\">{}</a>?</p>",
@@ -221,6 +227,7 @@ mod tests {
             generation: "gen-000001".to_string(),
             index_bytes_read: 10,
             did_you_mean: Some("<b>x</b>".to_string()),
+            partial: false,
         };
         let html = render(&Page::results("x", &response));
         assert!(!html.contains("<img src=x"), "{html}");

@@ -655,7 +655,9 @@ impl SearchEngine {
                 .crowded
                 .contains(&index)
                 .then(|| format!("site:{} {}", candidate_hosts[index], request.query.trim()));
-            response.hits.push(renderer.render(keys[index], more_from_host)?);
+            response
+                .hits
+                .push(renderer.render(keys[index], more_from_host)?);
         }
         if page.more
             && let Some(last) = page.last_examined.and_then(|index| keys.get(index))
@@ -675,7 +677,9 @@ impl SearchEngine {
 }
 
 /// The analyzer query text goes through (the one the text fields were indexed with).
-fn query_analyzer(generation: &Generation) -> Result<tantivy::tokenizer::TextAnalyzer, SearchError> {
+fn query_analyzer(
+    generation: &Generation,
+) -> Result<tantivy::tokenizer::TextAnalyzer, SearchError> {
     generation
         .index
         .tokenizers()

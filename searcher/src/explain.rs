@@ -52,7 +52,8 @@ pub fn explain(
             text.insert(part.name.to_string(), value);
         }
     }
-    let text_score = score_of(searcher, statistics, query, address)?.unwrap_or(score / static_factor);
+    let text_score =
+        score_of(searcher, statistics, query, address)?.unwrap_or(score / static_factor);
     Ok(Explanation {
         text,
         text_score,
@@ -73,7 +74,9 @@ fn score_of(
     query: &dyn Query,
     address: DocAddress,
 ) -> tantivy::Result<Option<f32>> {
-    let weight = query.weight(EnableScoring::enabled_from_statistics_provider(statistics, searcher))?;
+    let weight = query.weight(EnableScoring::enabled_from_statistics_provider(
+        statistics, searcher,
+    ))?;
     let mut scorer = weight.scorer(searcher.segment_reader(address.segment_ord), 1.0)?;
     let doc = scorer.doc();
     if doc == TERMINATED || doc > address.doc_id {

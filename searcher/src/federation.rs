@@ -36,7 +36,7 @@ use crate::shards::{
     CandidatesRequest, CandidatesResponse, HitRequest, HitsRequest, HitsResponse, StatsRequest,
     StatsResponse, TermStats, WireKey,
 };
-use crate::suggest::{Suggestion, SuggestResponse};
+use crate::suggest::{SuggestResponse, Suggestion};
 
 const CURSOR_VERSION: u8 = 2;
 /// Most shards a coordinator fans out to.
@@ -92,7 +92,8 @@ impl FederatedCursor {
             .chunks_exact(8)
             .map(|chunk| u64::from_be_bytes(chunk.try_into().unwrap_or_default()))
             .collect();
-        let u32_at = |at: usize| u32::from_be_bytes(tail[at..at + 4].try_into().unwrap_or_default());
+        let u32_at =
+            |at: usize| u32::from_be_bytes(tail[at..at + 4].try_into().unwrap_or_default());
         let shard = u16::from_be_bytes([tail[0], tail[1]]);
         let score = f32::from_bits(u32_at(2));
         if !score.is_finite() || usize::from(shard) >= count {
@@ -291,7 +292,8 @@ impl Federation {
         if !status.is_success() {
             return Err(ShardFailure::Down(format!("{url}: {status}")));
         }
-        serde_json::from_slice(&bytes).map_err(|error| ShardFailure::Down(format!("{url}: {error}")))
+        serde_json::from_slice(&bytes)
+            .map_err(|error| ShardFailure::Down(format!("{url}: {error}")))
     }
 
     /// Answers a search from all shards that answer.
@@ -320,7 +322,9 @@ impl Federation {
         let parsed = query::parse(request.query())?;
         let cursor = match request.cursor() {
             None => None,
-            Some(RequestCursor::Federated(cursor)) if cursor.generations.len() == self.shards.len() => {
+            Some(RequestCursor::Federated(cursor))
+                if cursor.generations.len() == self.shards.len() =>
+            {
                 Some(cursor)
             }
             Some(RequestCursor::Federated(_)) => {
@@ -644,7 +648,10 @@ mod tests {
         assert_eq!(FederatedCursor::decode(&text[1..]), None);
         let mut damaged = text.clone().into_bytes();
         damaged[5] = if damaged[5] == b'A' { b'B' } else { b'A' };
-        assert_eq!(FederatedCursor::decode(&String::from_utf8(damaged).unwrap()), None);
+        assert_eq!(
+            FederatedCursor::decode(&String::from_utf8(damaged).unwrap()),
+            None
+        );
         // A one-index cursor is not a federated one.
         let local = crate::paging::Cursor {
             generation: 3,
@@ -669,7 +676,10 @@ mod tests {
         };
         // Shard 0 ranks before shard 1 at equal scores: its ties were already shown.
         let before = cursor.after_for(0);
-        assert_eq!((before.score, before.segment, before.doc), (2.0, u32::MAX, u32::MAX));
+        assert_eq!(
+            (before.score, before.segment, before.doc),
+            (2.0, u32::MAX, u32::MAX)
+        );
         assert_eq!(cursor.after_for(1), WireKey::from(cursor_key()));
         // Shard 2 ranks after: its ties with the last hit are still to come.
         let after = cursor.after_for(2);
@@ -683,7 +693,10 @@ mod tests {
         assert!(Federation::new(&["ftp://x".to_string()], timeout).is_err());
         assert!(Federation::new(&["not a url".to_string()], timeout).is_err());
         let ok = Federation::new(
-            &["http://127.0.0.1:1/".to_string(), "http://127.0.0.1:2".to_string()],
+            &[
+                "http://127.0.0.1:1/".to_string(),
+                "http://127.0.0.1:2".to_string(),
+            ],
             timeout,
         )
         .unwrap();

@@ -26,7 +26,9 @@ use crate::paging::SortKey;
 use crate::rank::MatchMode;
 
 /// BM25 statistics of one shard (or, summed, of all) for the terms of one query.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct TermStats {
     /// Documents in the index.
     pub documents: u64,
@@ -176,7 +178,17 @@ impl Bm25StatisticsProvider for GlobalStatistics<'_> {
 }
 
 /// How a shard request names the match mode.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum WireMode {
     /// Every word must match.

@@ -132,11 +132,7 @@ impl AppState {
 
     fn metrics_snapshot(&self) -> metrics::Snapshot {
         let (engine, generation, documents) = match &self.backend {
-            Backend::Local(engine) => (
-                engine.stats(),
-                engine.generation().0,
-                engine.documents(),
-            ),
+            Backend::Local(engine) => (engine.stats(), engine.generation().0, engine.documents()),
             Backend::Shards(federation) => (
                 crate::EngineStats {
                     cache: crate::CacheStats::default(),
@@ -324,7 +320,9 @@ pub async fn serve(
 
     let reloader = match &state.backend {
         Backend::Local(engine) => spawn_reloader(engine.clone(), Duration::from_secs(1)),
-        Backend::Shards(federation) => spawn_health_poller(federation.clone(), Duration::from_secs(1)),
+        Backend::Shards(federation) => {
+            spawn_health_poller(federation.clone(), Duration::from_secs(1))
+        }
     };
     let app = router(state.clone());
     let mut http = hyper::server::conn::http1::Builder::new();

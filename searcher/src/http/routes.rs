@@ -10,8 +10,7 @@ use utoipa::OpenApi;
 
 use super::{ApiDoc, ApiError, AppState, Backend, ErrorBody, ui};
 use crate::shards::{
-    CandidatesRequest, CandidatesResponse, HitsRequest, HitsResponse, StatsRequest,
-    StatsResponse,
+    CandidatesRequest, CandidatesResponse, HitsRequest, HitsResponse, StatsRequest, StatsResponse,
 };
 use crate::{ErrorCode, SearchRequest, SearchResponse};
 

@@ -10,6 +10,7 @@ mod index_crash;
 mod pipeline;
 mod politeness;
 mod server_load;
+mod shards;
 mod ssrf;
 mod traps;
 mod web_page;

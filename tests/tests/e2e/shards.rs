@@ -289,7 +289,7 @@ fn two_shards_answer_like_one_index() {
 }
 
 fn one_total(base: &str, query: &str) -> u64 {
-    search(base, query, None)["total"].as_u64().unwrap()
+    search(base, query, None)["total"].as_u64().expect("total")
 }
 
 #[test]

@@ -92,7 +92,24 @@ impl Reply {
 }
 
 async fn call(state: &AppState, uri: &str) -> Reply {
-    let request = Request::builder().uri(uri).body(Body::empty()).unwrap();
+    send(
+        state,
+        Request::builder().uri(uri).body(Body::empty()).unwrap(),
+    )
+    .await
+}
+
+async fn post(state: &AppState, uri: &str, body: &str) -> Reply {
+    let request = Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    send(state, request).await
+}
+
+async fn send(state: &AppState, request: Request<Body>) -> Reply {
     let response = router(state.clone()).oneshot(request).await.unwrap();
     let status = response.status().as_u16();
     let headers = response
@@ -186,8 +203,13 @@ async fn every_routed_path_is_described_in_openapi() {
     let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
     let routed: Vec<&str> = routes().iter().map(|(path, _)| *path).collect();
     for path in &routed {
+        let method = if path.starts_with("/shard/") {
+            "post"
+        } else {
+            "get"
+        };
         assert!(
-            document["paths"][path]["get"].is_object(),
+            document["paths"][path][method].is_object(),
             "{path} is routed but not in the OpenAPI document"
         );
         assert_ne!(call(&state, path).await.status, 404, "{path}");
@@ -667,4 +689,99 @@ async fn slow_clients_are_cut_off_and_do_not_block_others() {
     assert!(started.elapsed() >= HEADER_READ_TIMEOUT - Duration::from_secs(1));
     server.shutdown.send(()).unwrap();
     server.task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn shard_endpoints_check_their_input_and_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path());
+    let generation = engine.generation().0;
+    let state = AppState::new(engine, &ServerLimits::default());
+
+    let stats = post(&state, "/shard/stats", r#"{"query":"common item3"}"#).await;
+    assert_eq!(stats.status, 200, "{}", stats.body);
+    let stats = stats.json();
+    assert_eq!(stats["generation"], generation);
+    assert_eq!(stats["stats"]["documents"], 20);
+    let frequencies: Vec<u64> = stats["stats"]["terms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|term| term["documents"].as_u64().unwrap())
+        .collect();
+    assert!(
+        frequencies.contains(&20) && frequencies.contains(&1),
+        "{stats}"
+    );
+
+    let candidates = format!(
+        r#"{{"query":"common","generation":{generation},"stats":{},"limit":5,"spread":true}}"#,
+        stats["stats"]
+    );
+    let reply = post(&state, "/shard/candidates", &candidates).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply = reply.json();
+    assert_eq!(reply["total"], 20);
+    assert_eq!(reply["candidates"].as_array().unwrap().len(), 5);
+    assert_eq!(reply["spread"], serde_json::json!({"one": "docs.test"}));
+    let key = &reply["candidates"][0]["key"];
+    let hits = format!(
+        r#"{{"query":"common","generation":{generation},"stats":{},"hits":[{{"key":{key}}}]}}"#,
+        stats["stats"]
+    );
+    let rendered = post(&state, "/shard/hits", &hits).await;
+    assert_eq!(rendered.status, 200, "{}", rendered.body);
+    assert!(
+        rendered.json()["hits"][0]["snippet"]
+            .as_str()
+            .unwrap()
+            .contains("<mark>")
+    );
+
+    // Another generation, an unknown document, a malformed body, too many candidates, a
+    // GET: all refused with the usual error body.
+    for (path, body, status) in [
+        (
+            "/shard/candidates",
+            candidates.replace(&format!(":{generation},"), ":999999,"),
+            400,
+        ),
+        (
+            "/shard/hits",
+            hits.replace(r#""doc":"#, r#""doc":4000000"#),
+            400,
+        ),
+        ("/shard/stats", "{not json".to_string(), 400),
+        (
+            "/shard/candidates",
+            candidates.replace(r#""limit":5"#, r#""limit":100000"#),
+            400,
+        ),
+    ] {
+        let reply = post(&state, path, &body).await;
+        assert_eq!(reply.status, status, "{path} {body}: {}", reply.body);
+        assert_eq!(
+            reply.json()["error"]["code"],
+            "bad_request",
+            "{}",
+            reply.body
+        );
+    }
+    let reply = call(&state, "/shard/stats").await;
+    assert_eq!((reply.status, reply.header("allow")), (405, Some("POST")));
+
+    // A coordinator has no index of its own to answer shard requests from.
+    let federation = crate::federation::Federation::new(
+        &["http://127.0.0.1:9".to_string()],
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    let coordinator = AppState::federated(Arc::new(federation), &ServerLimits::default());
+    let reply = post(&coordinator, "/shard/stats", r#"{"query":"x"}"#).await;
+    assert_eq!(reply.status, 404, "{}", reply.body);
+    // Its only shard is down: searches are refused as overloaded, not as internal errors.
+    let reply = call(&coordinator, "/search?q=common").await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert_eq!(reply.json()["error"]["code"], "overloaded");
+    assert_eq!(call(&coordinator, "/readyz").await.status, 503);
 }

@@ -323,3 +323,44 @@ fn bad_shard_options_are_usage_errors() {
         );
     }
 }
+
+#[test]
+fn retention_waits_for_every_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let store = PageStore::open(&quarry_crawler::DataLayout::new(&data_dir).pages()).unwrap();
+    let mut writer = store
+        .writer(WriterOptions {
+            segment_max_bytes: 4 << 10,
+        })
+        .unwrap();
+    for n in 0..40 {
+        writer.append(&page(0, n)).unwrap();
+    }
+    writer.sync().unwrap();
+    drop(writer);
+    let segments = store.segments().unwrap().len();
+    assert!(segments > 3, "{segments} segments");
+    let config = dir.path().join("quarry.toml");
+    std::fs::write(&config, "[pagestore]\nretention = \"0s\"\n").unwrap();
+    let (data, config) = (data_dir.to_str().unwrap(), config.to_str().unwrap());
+    let rebuild = |shard: &str| {
+        let output = run_quarry(&[
+            "--config", config, "index", "rebuild", "--data", data, "--shard", shard,
+        ]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    rebuild("0/2");
+    assert!(
+        store.retired().unwrap().segments.is_empty(),
+        "shard 1 has not read the store yet"
+    );
+    assert_eq!(store.segments().unwrap().len(), segments);
+    rebuild("1/2");
+    let retired = store.retired().unwrap().segments;
+    assert_eq!(retired.len(), segments - 1, "all but the last segment");
+}

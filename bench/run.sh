@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Quarry benchmark harness: Quarry vs peers, measured in the same run on the same data.
 #
-#   bench/run.sh [crawl|index|query|frontier|all] [--smoke] [--reps N] [--keep]
+#   bench/run.sh [crawl|index|query|shards|frontier|all] [--smoke] [--reps N] [--keep]
 #
 #   crawl     quarry crawl (1 and 4 connections per host; response_time_factor default and
 #             0) vs wget --recursive, with and without --warc-file, on the PostgreSQL docs;
@@ -14,6 +14,10 @@
 #             SQLite FTS5 and the loopback HTTP ceiling (nginx, static file), with the fixed
 #             queries of bench/queries.txt (bench/queries-rust.txt on the Rust docs); index
 #             bytes read per query warm and with the index evicted from the page cache
+#   shards    the same queries against one index and against 2 shards behind a coordinator
+#             (quarry serve --shards), no result cache: the coordinator's cost (both
+#             shards share this machine's cores, so this is not a scale-out figure), and
+#             whether the first pages agree
 #   --smoke   tiny inputs, one repetition, peers optional: ~1–2 minutes; exits non-zero
 #             when the harness breaks
 #   --reps N  repetitions per measurement (default 3; BENCH_REPS)
@@ -38,7 +42,7 @@ KEEP=0
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case $1 in
-        crawl | index | query | frontier | all) SECTION=$1 ;;
+        crawl | index | query | shards | frontier | all) SECTION=$1 ;;
         --smoke) SMOKE=1 ;;
         --reps) REPS=$2; shift ;;
         --keep) KEEP=1 ;;
@@ -398,11 +402,18 @@ for q in sys.stdin:
 
 # start_serve DATA CONFIG LOG: starts quarry serve, sets SERVE_PORT and SERVE_PID.
 start_serve() {
+    start_serve_args "$2" "$3" --data "$1"
+}
+
+# start_serve_args CONFIG LOG ARGS…: starts quarry serve ARGS, sets SERVE_PORT and SERVE_PID.
+start_serve_args() {
+    local config=$1 log_file=$2
+    shift 2
     SERVE_PORT=$(free_port)
-    "$QUARRY_BIN" --config "$2" serve --data "$1" --listen "127.0.0.1:$SERVE_PORT" >"$3" 2>&1 &
+    "$QUARRY_BIN" --config "$config" serve "$@" --listen "127.0.0.1:$SERVE_PORT" >"$log_file" 2>&1 &
     SERVE_PID=$!
     BG_PIDS+=("$SERVE_PID")
-    wait_http "http://127.0.0.1:$SERVE_PORT/healthz" 30 || die "quarry serve did not start: $(cat "$3")"
+    wait_http "http://127.0.0.1:$SERVE_PORT/healthz" 30 || die "quarry serve did not start: $(cat "$log_file")"
 }
 
 query_runs() {
@@ -482,6 +493,56 @@ sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())' "http://127
 }
 
 # ---------------------------------------------------------------------------------------
+# shards: one index vs 2 shards + coordinator, same queries, no result cache.
+shard_runs() {
+    ensure_corpora
+    [ -f "$QUERIES" ] || die "$QUERIES missing"
+    local name data slug queries paths rep conc fields one shard0 shard1 coordinator pids agree
+    printf '[serve]\ncache_entries = 0\n' >"$WORK/serve-nocache.toml"
+    while IFS='|' read -r name data; do
+        slug=$(echo "$name" | tr -c 'a-zA-Z0-9\n' '-')
+        mkdir -p "$WORK/shards/$slug"
+        queries=$QUERIES
+        [ "$name" = "Rust docs" ] && [ -f "$BENCH_DIR/queries-rust.txt" ] && queries=$BENCH_DIR/queries-rust.txt
+        paths=$WORK/shards/$slug/paths.txt
+        query_paths "$queries" "$paths"
+        [ -f "$data/index/CURRENT" ] || "$QUARRY_BIN" index rebuild --data "$data" >/dev/null
+        for s in 0 1; do
+            log "shards $name: quarry index rebuild --shard $s/2"
+            timed "$WORK/shards/$slug/build-$s" timeout "$CMD_TIMEOUT" "$QUARRY_BIN" index rebuild --data "$data" --shard "$s/2" ||
+                die "quarry index rebuild --shard $s/2 failed: $(tail -n 5 "$WORK/shards/$slug/build-$s.err")"
+        done
+        pids=()
+        start_serve "$data" "$WORK/serve-nocache.toml" "$WORK/shards/$slug/one.log"
+        one=$SERVE_PORT; pids+=("$SERVE_PID")
+        start_serve_args "$WORK/serve-nocache.toml" "$WORK/shards/$slug/shard0.log" --data "$data" --shard 0/2
+        shard0=$SERVE_PORT; pids+=("$SERVE_PID")
+        start_serve_args "$WORK/serve-nocache.toml" "$WORK/shards/$slug/shard1.log" --data "$data" --shard 1/2
+        shard1=$SERVE_PORT; pids+=("$SERVE_PID")
+        start_serve_args "$WORK/serve-nocache.toml" "$WORK/shards/$slug/coordinator.log" \
+            --shards "http://127.0.0.1:$shard0,http://127.0.0.1:$shard1"
+        coordinator=$SERVE_PORT; pids+=("$SERVE_PID")
+        agree=$WORK/shards/$slug/agree.json
+        python3 "$LIB/shard_agree.py" "http://127.0.0.1:$one" "http://127.0.0.1:$coordinator" "$paths" "$QUERY_LIMIT" >"$agree"
+        record "{\"section\": \"info\", \"text\": \"$name, 2 shards: first pages (url, score) identical to one index for $(json_get "$agree" same_first_page) of $(json_get "$agree" queries) queries, totals for $(json_get "$agree" same_total); first difference: $(json_get "$agree" first_difference).\"}"
+        check "$([ "$(json_get "$agree" same_total)" = "$(json_get "$agree" queries)" ] && echo 1)" "the shards' totals differ from one index's"
+        for target in one coordinator; do
+            local port=$one label="one index"
+            [ $target = coordinator ] && port=$coordinator && label="2 shards + coordinator"
+            load "http://127.0.0.1:$port" "$paths" 4 "$QUERY_SECONDS" "$WORK/shards/$slug/warmup-$target.out" >/dev/null
+            for ((rep = 1; rep <= REPS; rep++)); do
+                for conc in $QUERY_CONCURRENCY; do
+                    log "shards $name: $label, concurrency $conc, run $rep/$REPS"
+                    fields=$(load "http://127.0.0.1:$port" "$paths" "$conc" "$QUERY_SECONDS" "$WORK/shards/$slug/q-$target-$conc-$rep.out")
+                    record "{\"section\": \"shards\", \"corpus\": \"$name\", \"target\": \"$label\", \"conc\": $conc, \"rep\": $rep, $fields}"
+                done
+            done
+        done
+        for pid in "${pids[@]}"; do stop_pid "$pid"; done
+    done <"$WORK/corpora.txt"
+}
+
+# ---------------------------------------------------------------------------------------
 main() {
     local start=$SECONDS
     log "work directory $WORK; section $SECTION; smoke $SMOKE; $REPS repetition(s)"
@@ -496,7 +557,8 @@ main() {
         frontier) frontier_runs ;;
         index) index_runs ;;
         query) query_runs ;;
-        all) detect_spider; crawl_site_runs; crawl_manyhost_runs; frontier_runs; index_runs; query_runs ;;
+        shards) shard_runs ;;
+        all) detect_spider; crawl_site_runs; crawl_manyhost_runs; frontier_runs; index_runs; query_runs; shard_runs ;;
     esac
     local smoke_flag=()
     [ "$SMOKE" = 1 ] && smoke_flag=(--smoke)

@@ -228,6 +228,30 @@ def query_table(rows):
     print()
 
 
+def shards_table(rows):
+    rs = [r for r in rows if r["section"] == "shards"]
+    if not rs:
+        return
+    print("### Sharded search\n")
+    print("The same queries (no result cache) against one `quarry serve` of the whole index and against "
+          "a coordinator (`quarry serve --shards`) of two `quarry serve --shard i/2`, all on this machine: "
+          "the shards share its cores, so this is the coordinator's cost (three loopback round trips per "
+          "shard), not a scale-out figure.\n")
+    print("| corpus | target | concurrency | n | QPS | p50 ms | p99 ms | errors | QPS ÷ one index |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for (corpus,), crs in groups(rs, "corpus").items():
+        by = groups(crs, "target", "conc")
+        qps = {k: rate(v, "requests", "seconds")[0] for k, v in by.items()}
+        for (target, conc), trs in by.items():
+            m, b = rate(trs, "requests", "seconds")
+            one = qps.get(("one index", conc))
+            frac = ratio(m, one) if one and target != "one index" else None
+            print(f"| {corpus} | {target} | {conc} | {len(trs)} | {fmt(m)} ({fmt(b)}) | "
+                  f"{pair(trs, 'p50_us', 1 / 1000, digits=2)} | {pair(trs, 'p99_us', 1 / 1000, digits=2)} | "
+                  f"{fmt(sum(x.get('errors', 0) for x in trs), 0)} | {fmt(frac, 2) + '×' if frac else '—'} |")
+    print()
+
+
 def info_table(rows):
     rs = [r for r in rows if r["section"] == "info"]
     if rs:
@@ -244,6 +268,7 @@ def main():
     frontier_table(rows)
     index_table(rows)
     query_table(rows)
+    shards_table(rows)
     info_table(rows)
     if "--smoke" in sys.argv:
         print("(smoke run: tiny inputs, one repetition — goals are not evaluated)\n")

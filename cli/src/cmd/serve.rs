@@ -107,7 +107,9 @@ async fn serve_shards(
     config: &ServeConfig,
 ) -> anyhow::Result<()> {
     let limits = limits(config);
-    let federation = Federation::new(urls, limits.request_timeout).map_err(UsageError)?;
+    // A shard that hangs is left out (a partial answer) well within the request timeout.
+    let per_shard = (limits.request_timeout / 4).max(Duration::from_millis(50));
+    let federation = Federation::new(urls, per_shard).map_err(UsageError)?;
     let federation = Arc::new(federation);
     federation.refresh().await;
     let status = federation.status();

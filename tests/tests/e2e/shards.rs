@@ -246,6 +246,12 @@ fn two_shards_answer_like_one_index() {
         !suggest["suggestions"].as_array().unwrap().is_empty(),
         "{suggest}"
     );
+    let corrected = search(&coordinator, "volcamo", None);
+    assert_eq!(corrected["did_you_mean"], "volcano", "{corrected}");
+    assert_eq!(
+        corrected["did_you_mean"],
+        search(&whole, "volcamo", None)["did_you_mean"]
+    );
     let (status, error) = get(&coordinator, "/search?q=x&cursor=garbage");
     assert_eq!(
         (status, error["error"]["code"].as_str()),

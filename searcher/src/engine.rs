@@ -551,19 +551,15 @@ impl SearchEngine {
                 });
             };
             let statistics = request.stats.provider(&searcher);
-            let mut renderer = HitRenderer {
-                loaded: &loaded,
-                searcher: &searcher,
-                query: tantivy_query.as_ref(),
-                snippets: Snippets::new(&searcher, tantivy_query.as_ref(), fields.body),
-                parts: if request.explain {
-                    score_parts(&parsed, &fields, &mut analyzer)
-                } else {
-                    Vec::new()
-                },
-                explain: request.explain,
-                statistics: &statistics,
-            };
+            let mut renderer = HitRenderer::new(
+                &loaded,
+                &searcher,
+                tantivy_query.as_ref(),
+                &parsed,
+                &mut analyzer,
+                request.explain,
+                &statistics,
+            );
             let hits = request
                 .hits
                 .iter()
@@ -637,19 +633,15 @@ impl SearchEngine {
         let host_refs: Vec<&str> = candidate_hosts.iter().map(String::as_str).collect();
         let max_per_host = crowding.filter(|_| spread == Spread::Many);
         let page = crowding::select(&host_refs, request.limit, window, max_per_host);
-        let mut renderer = HitRenderer {
-            loaded: &loaded,
-            searcher: &searcher,
-            query: tantivy_query.as_ref(),
-            snippets: Snippets::new(&searcher, tantivy_query.as_ref(), fields.body),
-            parts: if request.explain {
-                score_parts(&parsed, &fields, &mut analyzer)
-            } else {
-                Vec::new()
-            },
-            explain: request.explain,
-            statistics: &searcher,
-        };
+        let mut renderer = HitRenderer::new(
+            &loaded,
+            &searcher,
+            tantivy_query.as_ref(),
+            &parsed,
+            &mut analyzer,
+            request.explain,
+            &searcher,
+        );
         for &index in &page.shown {
             let more_from_host = page
                 .crowded
@@ -746,7 +738,32 @@ struct HitRenderer<'a> {
     statistics: &'a dyn Bm25StatisticsProvider,
 }
 
-impl HitRenderer<'_> {
+impl<'a> HitRenderer<'a> {
+    fn new(
+        loaded: &'a Loaded,
+        searcher: &'a tantivy::Searcher,
+        query: &'a dyn tantivy::query::Query,
+        parsed: &query::ParsedQuery,
+        analyzer: &mut tantivy::tokenizer::TextAnalyzer,
+        explain: bool,
+        statistics: &'a dyn Bm25StatisticsProvider,
+    ) -> HitRenderer<'a> {
+        let fields = loaded.generation.fields;
+        HitRenderer {
+            loaded,
+            searcher,
+            query,
+            snippets: Snippets::new(searcher, query, fields.body),
+            parts: if explain {
+                score_parts(parsed, &fields, analyzer)
+            } else {
+                Vec::new()
+            },
+            explain,
+            statistics,
+        }
+    }
+
     fn render(&mut self, key: SortKey, more_from_host: Option<String>) -> Result<Hit, SearchError> {
         let fields = self.loaded.generation.fields;
         let document: TantivyDocument = self.searcher.doc(key.address)?;

@@ -524,7 +524,7 @@ shard_runs() {
         coordinator=$SERVE_PORT; pids+=("$SERVE_PID")
         agree=$WORK/shards/$slug/agree.json
         python3 "$LIB/shard_agree.py" "http://127.0.0.1:$one" "http://127.0.0.1:$coordinator" "$paths" "$QUERY_LIMIT" >"$agree"
-        record "{\"section\": \"info\", \"text\": \"$name, 2 shards: first pages (url, score) identical to one index for $(json_get "$agree" same_first_page) of $(json_get "$agree" queries) queries, totals for $(json_get "$agree" same_total); first difference: $(json_get "$agree" first_difference).\"}"
+        record "{\"section\": \"info\", \"text\": \"$name, 2 shards: first pages agree with one index for $(json_get "$agree" same_first_page) of $(json_get "$agree" queries) queries (same scores; same URLs except among hits tied with the last score, $(json_get "$agree" identical_urls) identical URL for URL), totals for $(json_get "$agree" same_total); first disagreement: $(json_get "$agree" first_difference).\"}"
         check "$([ "$(json_get "$agree" same_total)" = "$(json_get "$agree" queries)" ] && echo 1)" "the shards' totals differ from one index's"
         for target in one coordinator; do
             local port=$one label="one index"

@@ -72,6 +72,8 @@ pub(super) struct Snapshot {
     pub(super) documents: u64,
     pub(super) admitted: usize,
     pub(super) admitted_max: usize,
+    /// A coordinator's shards: (answering, configured).
+    pub(super) shards: Option<(usize, usize)>,
 }
 
 impl Metrics {
@@ -194,6 +196,22 @@ impl Metrics {
         for (name, kind, help, value) in scalars {
             header(&mut out, name, kind, help);
             let _ = writeln!(out, "quarry_{name} {value}");
+        }
+        if let Some((up, configured)) = snapshot.shards {
+            header(
+                &mut out,
+                "shards",
+                "gauge",
+                "Shard servers this coordinator fans out to.",
+            );
+            let _ = writeln!(out, "quarry_shards {configured}");
+            header(
+                &mut out,
+                "shards_up",
+                "gauge",
+                "Shard servers that answered the last health poll.",
+            );
+            let _ = writeln!(out, "quarry_shards_up {up}");
         }
         header(
             &mut out,

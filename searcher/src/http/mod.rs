@@ -131,17 +131,26 @@ impl AppState {
     }
 
     fn metrics_snapshot(&self) -> metrics::Snapshot {
-        let (engine, generation, documents) = match &self.backend {
-            Backend::Local(engine) => (engine.stats(), engine.generation().0, engine.documents()),
-            Backend::Shards(federation) => (
-                crate::EngineStats {
-                    cache: crate::CacheStats::default(),
-                    index_bytes_read_searching: 0,
-                    index_bytes_read_opening: 0,
-                },
-                0,
-                federation.status().documents,
+        let (engine, generation, documents, shards) = match &self.backend {
+            Backend::Local(engine) => (
+                engine.stats(),
+                engine.generation().0,
+                engine.documents(),
+                None,
             ),
+            Backend::Shards(federation) => {
+                let status = federation.status();
+                (
+                    crate::EngineStats {
+                        cache: crate::CacheStats::default(),
+                        index_bytes_read_searching: 0,
+                        index_bytes_read_opening: 0,
+                    },
+                    0,
+                    status.documents,
+                    Some((status.up, status.shards)),
+                )
+            }
         };
         metrics::Snapshot {
             engine,
@@ -149,6 +158,7 @@ impl AppState {
             documents,
             admitted: self.admitted_max - self.admitted.available_permits(),
             admitted_max: self.admitted_max,
+            shards,
         }
     }
 

@@ -784,4 +784,9 @@ async fn shard_endpoints_check_their_input_and_generation() {
     assert_eq!(reply.status, 503, "{}", reply.body);
     assert_eq!(reply.json()["error"]["code"], "overloaded");
     assert_eq!(call(&coordinator, "/readyz").await.status, 503);
+    let metrics = call(&coordinator, "/metrics").await.body;
+    assert!(
+        metrics.contains("quarry_shards 1\n") && metrics.contains("quarry_shards_up 0\n"),
+        "{metrics}"
+    );
 }

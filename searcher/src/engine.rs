@@ -402,14 +402,23 @@ impl SearchEngine {
     pub fn search_fresh(&self, request: &SearchRequest) -> Result<SearchResponse, SearchError> {
         // One search runs on this thread (no tantivy executor), so the thread's reads are
         // exactly this search's.
-        let (result, read) = measure(|| self.search_uncached(request));
-        self.bytes_read.searching.fetch_add(read, Ordering::Relaxed);
-        let mut response = result?;
+        let (mut response, read) = self.searching(|| self.search_uncached(request))?;
         response.index_bytes_read = read;
         // Keyed by the generation that answered: a reload may have happened meanwhile.
         let key = CacheKey::new(&response.generation, request);
         self.cache.insert(key, response.clone());
         Ok(response)
+    }
+
+    /// Runs `work` (one search, on this thread) and counts the index bytes it read, for
+    /// [`EngineStats`] and for the caller's response; the bytes count even when it fails.
+    fn searching<T>(
+        &self,
+        work: impl FnOnce() -> Result<T, SearchError>,
+    ) -> Result<(T, u64), SearchError> {
+        let (result, read) = measure(work);
+        self.bytes_read.searching.fetch_add(read, Ordering::Relaxed);
+        Ok((result?, read))
     }
 
     /// A shard's BM25 statistics for the terms of a query (`POST /shard/stats`; see
@@ -418,7 +427,7 @@ impl SearchEngine {
     /// # Errors
     /// [`SearchError::Query`] for unusable queries, index errors.
     pub fn shard_stats(&self, request: &StatsRequest) -> Result<StatsResponse, SearchError> {
-        let (result, read) = measure(|| -> Result<StatsResponse, SearchError> {
+        let (mut response, read) = self.searching(|| -> Result<StatsResponse, SearchError> {
             let loaded = self.current();
             let parsed = query::parse(&request.query)?;
             let mut analyzer = query_analyzer(&loaded.generation)?;
@@ -436,9 +445,7 @@ impl SearchEngine {
                 stats,
                 index_bytes_read: 0,
             })
-        });
-        self.bytes_read.searching.fetch_add(read, Ordering::Relaxed);
-        let mut response = result?;
+        })?;
         response.index_bytes_read = read;
         Ok(response)
     }
@@ -459,53 +466,52 @@ impl SearchEngine {
                 got: request.limit.to_string(),
             });
         }
-        let (result, read) = measure(|| -> Result<CandidatesResponse, SearchError> {
-            let loaded = self.current();
-            check_generation(request.generation, loaded.generation.id.0)?;
-            let parsed = query::parse(&request.query)?;
-            let mut analyzer = query_analyzer(&loaded.generation)?;
-            let searcher = loaded.reader.searcher();
-            let fields = loaded.generation.fields;
-            let mode = request.mode.into();
-            let mut response = CandidatesResponse {
-                total: 0,
-                candidates: Vec::new(),
-                spread: WireSpread::None,
-                correction: None,
-                index_bytes_read: 0,
-            };
-            if let Some(tantivy_query) = build_query(&parsed, &fields, &mut analyzer, mode) {
-                let statistics = request.stats.provider(&searcher);
-                let collector = (
-                    TopAfter::new(request.limit, request.after.map(SortKey::from))
-                        .with_static_rank(loaded.static_rank.clone()),
-                    Count,
-                    HostSpread::new(request.spread.then(|| loaded.hosts.clone())),
-                );
-                let (keys, total, spread) = searcher.search_with_statistics_provider(
-                    tantivy_query.as_ref(),
-                    &collector,
-                    &statistics,
-                )?;
-                response.total = total as u64;
-                response.spread = spread.into();
-                response.candidates = keys
-                    .into_iter()
-                    .map(|key| Candidate {
-                        host: loaded.hosts.host(key.address),
-                        key: key.into(),
-                    })
-                    .collect();
-            }
-            if request.correct && response.total < DID_YOU_MEAN_BELOW {
-                response.correction =
-                    correction(&loaded, &searcher, &request.query, mode, &mut analyzer)?
-                        .map(|(query, matches)| Correction { query, matches });
-            }
-            Ok(response)
-        });
-        self.bytes_read.searching.fetch_add(read, Ordering::Relaxed);
-        let mut response = result?;
+        let (mut response, read) =
+            self.searching(|| -> Result<CandidatesResponse, SearchError> {
+                let loaded = self.current();
+                check_generation(request.generation, loaded.generation.id.0)?;
+                let parsed = query::parse(&request.query)?;
+                let mut analyzer = query_analyzer(&loaded.generation)?;
+                let searcher = loaded.reader.searcher();
+                let fields = loaded.generation.fields;
+                let mode = request.mode.into();
+                let mut response = CandidatesResponse {
+                    total: 0,
+                    candidates: Vec::new(),
+                    spread: WireSpread::None,
+                    correction: None,
+                    index_bytes_read: 0,
+                };
+                if let Some(tantivy_query) = build_query(&parsed, &fields, &mut analyzer, mode) {
+                    let statistics = request.stats.provider(&searcher);
+                    let collector = (
+                        TopAfter::new(request.limit, request.after.map(SortKey::from))
+                            .with_static_rank(loaded.static_rank.clone()),
+                        Count,
+                        HostSpread::new(request.spread.then(|| loaded.hosts.clone())),
+                    );
+                    let (keys, total, spread) = searcher.search_with_statistics_provider(
+                        tantivy_query.as_ref(),
+                        &collector,
+                        &statistics,
+                    )?;
+                    response.total = total as u64;
+                    response.spread = spread.into();
+                    response.candidates = keys
+                        .into_iter()
+                        .map(|key| Candidate {
+                            host: loaded.hosts.host(key.address),
+                            key: key.into(),
+                        })
+                        .collect();
+                }
+                if request.correct && response.total < DID_YOU_MEAN_BELOW {
+                    response.correction =
+                        correction(&loaded, &searcher, &request.query, mode, &mut analyzer)?
+                            .map(|(query, matches)| Correction { query, matches });
+                }
+                Ok(response)
+            })?;
         response.index_bytes_read = read;
         Ok(response)
     }
@@ -524,7 +530,7 @@ impl SearchEngine {
                 got: request.hits.len().to_string(),
             });
         }
-        let (result, read) = measure(|| -> Result<HitsResponse, SearchError> {
+        let (mut response, read) = self.searching(|| -> Result<HitsResponse, SearchError> {
             let loaded = self.current();
             check_generation(request.generation, loaded.generation.id.0)?;
             let searcher = loaded.reader.searcher();
@@ -569,9 +575,7 @@ impl SearchEngine {
                 hits,
                 index_bytes_read: 0,
             })
-        });
-        self.bytes_read.searching.fetch_add(read, Ordering::Relaxed);
-        let mut response = result?;
+        })?;
         response.index_bytes_read = read;
         Ok(response)
     }

@@ -30,7 +30,7 @@ use tantivy::DocAddress;
 use crate::crowding::{self, CANDIDATES_PER_HIT, Spread};
 use crate::engine::{DID_YOU_MEAN_BELOW, Hit, RequestCursor, SearchRequest, SearchResponse};
 use crate::error::SearchError;
-use crate::paging::{SortKey, checksum};
+use crate::paging::{SortKey, checksum, seal};
 use crate::query;
 use crate::shards::{
     CandidatesRequest, CandidatesResponse, HitRequest, HitsRequest, HitsResponse, StatsRequest,
@@ -62,12 +62,8 @@ impl FederatedCursor {
             bytes.extend_from_slice(&generation.to_be_bytes());
         }
         bytes.extend_from_slice(&self.shard.to_be_bytes());
-        bytes.extend_from_slice(&self.last.score.to_bits().to_be_bytes());
-        bytes.extend_from_slice(&self.last.address.segment_ord.to_be_bytes());
-        bytes.extend_from_slice(&self.last.address.doc_id.to_be_bytes());
-        let sum = checksum(&bytes);
-        bytes.extend_from_slice(&sum.to_be_bytes());
-        BASE64URL_NOPAD.encode(&bytes)
+        self.last.write_to(&mut bytes);
+        seal(bytes)
     }
 
     /// Parses the string form; `None` for anything else.

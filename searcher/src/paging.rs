@@ -29,6 +29,14 @@ pub struct SortKey {
 }
 
 impl SortKey {
+    /// Appends the key's 12 bytes (score bits, segment, document; big-endian) to a
+    /// cursor's bytes.
+    pub(crate) fn write_to(&self, bytes: &mut Vec<u8>) {
+        bytes.extend_from_slice(&self.score.to_bits().to_be_bytes());
+        bytes.extend_from_slice(&self.address.segment_ord.to_be_bytes());
+        bytes.extend_from_slice(&self.address.doc_id.to_be_bytes());
+    }
+
     /// `Greater` means `self` ranks before `other`.
     fn rank_cmp(&self, other: &SortKey) -> Ordering {
         self.score
@@ -67,6 +75,13 @@ pub struct Cursor {
     pub last: SortKey,
 }
 
+/// The opaque form of a cursor's bytes: its checksum appended, base64url.
+pub(crate) fn seal(mut bytes: Vec<u8>) -> String {
+    let sum = checksum(&bytes);
+    bytes.extend_from_slice(&sum.to_be_bytes());
+    BASE64URL_NOPAD.encode(&bytes)
+}
+
 pub(crate) fn checksum(bytes: &[u8]) -> u16 {
     // Fletcher-16: catches truncated or hand-edited cursors, not malice.
     let (mut a, mut b) = (0u16, 0u16);
@@ -83,12 +98,8 @@ impl Cursor {
         let mut bytes = Vec::with_capacity(CURSOR_BYTES);
         bytes.push(CURSOR_VERSION);
         bytes.extend_from_slice(&self.generation.to_be_bytes());
-        bytes.extend_from_slice(&self.last.score.to_bits().to_be_bytes());
-        bytes.extend_from_slice(&self.last.address.segment_ord.to_be_bytes());
-        bytes.extend_from_slice(&self.last.address.doc_id.to_be_bytes());
-        let sum = checksum(&bytes);
-        bytes.extend_from_slice(&sum.to_be_bytes());
-        BASE64URL_NOPAD.encode(&bytes)
+        self.last.write_to(&mut bytes);
+        seal(bytes)
     }
 
     /// Parses a cursor string.

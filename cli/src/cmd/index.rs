@@ -267,32 +267,27 @@ struct StatsOutput {
     built_at_unix: u64,
 }
 
+/// `quarry index rebuild|update [--shard I/N]`: builds and prints the summary.
+async fn build_and_report(
+    data: &Path,
+    kind: BuildKind,
+    shard: Option<&str>,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let shard = parse_shard(shard)?;
+    let stats = build_with_progress(data, kind, shard, &config.index, &config.pagestore).await?;
+    println!("{}", summary(&stats));
+    Ok(())
+}
+
 /// `quarry index …`.
 pub async fn run(command: IndexCommand, config: Config) -> anyhow::Result<ExitCode> {
     match command {
         IndexCommand::Rebuild { data, shard } => {
-            let shard = parse_shard(shard.as_deref())?;
-            let stats = build_with_progress(
-                &data,
-                BuildKind::Rebuild,
-                shard,
-                &config.index,
-                &config.pagestore,
-            )
-            .await?;
-            println!("{}", summary(&stats));
+            build_and_report(&data, BuildKind::Rebuild, shard.as_deref(), &config).await?;
         }
         IndexCommand::Update { data, shard } => {
-            let shard = parse_shard(shard.as_deref())?;
-            let stats = build_with_progress(
-                &data,
-                BuildKind::Update,
-                shard,
-                &config.index,
-                &config.pagestore,
-            )
-            .await?;
-            println!("{}", summary(&stats));
+            build_and_report(&data, BuildKind::Update, shard.as_deref(), &config).await?;
         }
         IndexCommand::Stats { data, json } => {
             let layout = IndexLayout::new(&DataLayout::new(&data).index());

@@ -12,7 +12,7 @@ use super::{ApiDoc, ApiError, AppState, Backend, ErrorBody, ui};
 use crate::shards::{
     CandidatesRequest, CandidatesResponse, HitsRequest, HitsResponse, StatsRequest, StatsResponse,
 };
-use crate::{ErrorCode, SearchRequest, SearchResponse};
+use crate::{ErrorCode, SearchEngine, SearchRequest, SearchResponse};
 
 /// Hits per page when `limit` is absent.
 pub const DEFAULT_LIMIT: usize = 10;
@@ -347,10 +347,23 @@ pub async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Res
     }
 }
 
-/// Parses a JSON request body, answering `bad_request` for one that does not fit.
-fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|error| bad_request(format!("malformed request body: {error}")))
+/// Answers a `/shard/*` request: its JSON body parsed (`bad_request` for one that does
+/// not fit), then `work` on the blocking pool.
+async fn shard_call<Req, Resp>(
+    state: &AppState,
+    body: &[u8],
+    work: fn(&SearchEngine, &Req) -> Result<Resp, crate::SearchError>,
+) -> Result<Json<Resp>, ApiError>
+where
+    Req: serde::de::DeserializeOwned + Send + 'static,
+    Resp: Send + 'static,
+{
+    let request: Req = serde_json::from_slice(body)
+        .map_err(|error| bad_request(format!("malformed request body: {error}")))?;
+    let response = state
+        .run_blocking(move |engine| work(engine, &request))
+        .await??;
+    Ok(Json(response))
 }
 
 /// `POST /shard/stats`: this shard's BM25 statistics for a query's terms.
@@ -369,11 +382,7 @@ pub async fn shard_stats(
     State(state): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<Json<StatsResponse>, ApiError> {
-    let request: StatsRequest = json_body(&body)?;
-    let response = state
-        .run_blocking(move |engine| engine.shard_stats(&request))
-        .await??;
-    Ok(Json(response))
+    shard_call(&state, &body, SearchEngine::shard_stats).await
 }
 
 /// `POST /shard/candidates`: this shard's best candidates, scored with the statistics
@@ -393,11 +402,7 @@ pub async fn shard_candidates(
     State(state): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<Json<CandidatesResponse>, ApiError> {
-    let request: CandidatesRequest = json_body(&body)?;
-    let response = state
-        .run_blocking(move |engine| engine.shard_candidates(&request))
-        .await??;
-    Ok(Json(response))
+    shard_call(&state, &body, SearchEngine::shard_candidates).await
 }
 
 /// `POST /shard/hits`: renders the hits a coordinator picked from this shard.
@@ -416,11 +421,7 @@ pub async fn shard_hits(
     State(state): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<Json<HitsResponse>, ApiError> {
-    let request: HitsRequest = json_body(&body)?;
-    let response = state
-        .run_blocking(move |engine| engine.shard_hits(&request))
-        .await??;
-    Ok(Json(response))
+    shard_call(&state, &body, SearchEngine::shard_hits).await
 }
 
 /// Any other path.

@@ -31,8 +31,9 @@ def main():
     agree = identical = same_totals = 0
     first_difference = None
     for path in paths:
-        ha, hb = hits(page(base_a, path)), hits(page(base_b, path))
-        a_total, b_total = page(base_a, path)["total"], page(base_b, path)["total"]
+        a, b = page(base_a, path), page(base_b, path)
+        ha, hb = hits(a), hits(b)
+        a_total, b_total = a["total"], b["total"]
         scores_a, scores_b = [s for s, _ in ha], [s for s, _ in hb]
         last = scores_a[-1] if scores_a else None
         untied = lambda hs: [h for h in hs if h[0] != last]

@@ -1,7 +1,7 @@
 //! Finding and running the `quarry` binary built by the same `cargo test`/`nextest` run.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 /// Path of the `quarry` binary next to the test executable (`target/<profile>/quarry`).
@@ -42,6 +42,26 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Starts `quarry serve ARGS --listen 127.0.0.1:0` (standard error discarded) and
+/// returns it, killed when dropped, with the base URL it printed.
+///
+/// # Panics
+/// When the binary cannot be started or prints no address.
+pub fn start_serve(args: &[&str]) -> (KillOnDrop, String) {
+    let mut child = Command::new(quarry_bin())
+        .arg("serve")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start quarry serve");
+    let out = child.stdout.take().expect("stdout");
+    let server = KillOnDrop(child);
+    let base = served_base_url(out);
+    (server, base)
 }
 
 /// Peak resident memory (`VmHWM`) of process `pid`, in KiB; `None` once it has exited.

@@ -3,7 +3,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use quarry_tests::binary::{KillOnDrop, quarry_bin, run_quarry, served_base_url};
+use quarry_tests::binary::{run_quarry, start_serve};
 use quarry_tests::fixture::{FixtureOptions, FixtureSite, expected_pages};
 
 fn stdout(output: &std::process::Output) -> String {
@@ -102,15 +102,7 @@ fn crawl_index_search_and_serve_through_the_binary() {
     assert_eq!(cli["hits"][0]["url"], site.url("/topics/coral-reefs.html"));
 
     // serve on an ephemeral port; the first stdout line names the address.
-    let mut child = Command::new(quarry_bin())
-        .args(["serve", "--data", data, "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let server = KillOnDrop(child);
-    let base = served_base_url(out);
+    let (server, base) = start_serve(&["--data", data]);
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {

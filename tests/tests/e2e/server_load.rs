@@ -2,12 +2,11 @@
 //! a 200 or a quick `503 overloaded`, memory stays bounded, and the server answers
 //! normally once the load stops.
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use quarry_tests::binary::{KillOnDrop, peak_rss_kib, quarry_bin, run_quarry, served_base_url};
+use quarry_tests::binary::{peak_rss_kib, run_quarry, start_serve};
 use quarry_tests::fixture::{FixtureOptions, FixtureSite};
 
 use crate::crawl_fixture;
@@ -43,23 +42,8 @@ fn ten_times_capacity_gets_quick_503s_bounded_memory_and_recovery() {
         "[serve]\nmax_running = 2\nmax_queued = 4\ncache_entries = 0\n",
     )
     .expect("config");
-    let mut child = Command::new(quarry_bin())
-        .args([
-            "serve",
-            "--data",
-            data,
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-        ])
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn quarry serve");
-    let out = child.stdout.take().expect("stdout");
-    let server = KillOnDrop(child);
-    let base = served_base_url(out);
+    let config = config.to_str().expect("UTF-8 path");
+    let (server, base) = start_serve(&["--data", data, "--config", config]);
     let pid = server.0.id();
     let rss_before = peak_rss_kib(pid).expect("VmHWM of the server");
 

@@ -5,12 +5,11 @@
 //! a generation that is gone.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use quarry_indexer::Shard;
 use quarry_pagestore::{PageRecord, PageStore, WriterOptions};
-use quarry_tests::binary::{KillOnDrop, quarry_bin, run_quarry, served_base_url};
+use quarry_tests::binary::{run_quarry, start_serve};
 
 const WORDS: &[&str] = &[
     "volcano", "glacier", "river", "basalt", "magma", "delta", "canyon", "erosion", "sediment",
@@ -67,22 +66,6 @@ fn build(data: &str, shard: Option<&str>) {
         "{args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-fn serve(args: &[&str]) -> (KillOnDrop, String) {
-    let mut child = Command::new(quarry_bin())
-        .arg("serve")
-        .args(args)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start quarry serve");
-    let out = child.stdout.take().expect("stdout");
-    let server = KillOnDrop(child);
-    let base = served_base_url(out);
-    (server, base)
 }
 
 fn get(base: &str, path: &str) -> (u16, serde_json::Value) {
@@ -177,10 +160,10 @@ fn two_shards_answer_like_one_index() {
     build(data, Some("0/2"));
     build(data, Some("1/2"));
 
-    let (_whole, whole) = serve(&["--data", data]);
-    let (_shard0, shard0) = serve(&["--data", data, "--shard", "0/2"]);
-    let (shard1_server, shard1) = serve(&["--data", data, "--shard", "1/2"]);
-    let (_coordinator, coordinator) = serve(&["--shards", &format!("{shard0},{shard1}")]);
+    let (_whole, whole) = start_serve(&["--data", data]);
+    let (_shard0, shard0) = start_serve(&["--data", data, "--shard", "0/2"]);
+    let (shard1_server, shard1) = start_serve(&["--data", data, "--shard", "1/2"]);
+    let (_coordinator, coordinator) = start_serve(&["--shards", &format!("{shard0},{shard1}")]);
 
     let (_, health) = get(&coordinator, "/healthz");
     assert_eq!(health["documents"], 160, "{health}");

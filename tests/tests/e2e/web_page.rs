@@ -5,9 +5,9 @@
 //! `QUARRY_UPDATE_SCREENSHOT=1` copies the screenshot to `docs/search-page.png`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use quarry_tests::binary::{KillOnDrop, quarry_bin, run_quarry, served_base_url};
+use quarry_tests::binary::{run_quarry, start_serve};
 use quarry_tests::fixture::{FixtureOptions, FixtureSite};
 
 fn chromium() -> Option<PathBuf> {
@@ -85,15 +85,7 @@ fn the_search_page_renders_results_in_headless_chromium() {
             .success()
     );
 
-    let mut child = Command::new(quarry_bin())
-        .args(["serve", "--data", data, "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let _server = KillOnDrop(child);
-    let base = served_base_url(out);
+    let (_server, base) = start_serve(&["--data", data]);
 
     let profile = dir.path().join("chromium-profile");
     let url = format!("{base}/?q=coral+reef");

@@ -8,7 +8,7 @@ use crate::error::StoreError;
 use crate::record::RecordPosition;
 
 /// The directory holding checkpoint files, inside the store directory.
-const CHECKPOINT_DIR: &str = "checkpoints";
+pub(crate) const CHECKPOINT_DIR: &str = "checkpoints";
 
 /// The longest consumer name.
 const MAX_CONSUMER_LEN: usize = 64;
@@ -23,7 +23,8 @@ struct CheckpointFile {
     position: RecordPosition,
 }
 
-fn checkpoint_path(dir: &Path, consumer: &str) -> Result<PathBuf, StoreError> {
+/// Checks that `consumer` can name a checkpoint file.
+pub(crate) fn validate(consumer: &str) -> Result<(), StoreError> {
     let valid = !consumer.is_empty()
         && consumer.len() <= MAX_CONSUMER_LEN
         && !consumer.starts_with('.')
@@ -35,7 +36,62 @@ fn checkpoint_path(dir: &Path, consumer: &str) -> Result<PathBuf, StoreError> {
             name: consumer.to_owned(),
         });
     }
-    Ok(dir.join(CHECKPOINT_DIR).join(format!("{consumer}.json")))
+    Ok(())
+}
+
+/// The file name of `consumer`'s checkpoint inside [`CHECKPOINT_DIR`].
+pub(crate) fn file_name(consumer: &str) -> Result<String, StoreError> {
+    validate(consumer)?;
+    Ok(format!("{consumer}.json"))
+}
+
+/// The consumer whose checkpoint file is called `name`, if it is one.
+pub(crate) fn consumer_of(name: &str) -> Option<&str> {
+    let consumer = name.strip_suffix(".json")?;
+    validate(consumer).is_ok().then_some(consumer)
+}
+
+fn checkpoint_path(dir: &Path, consumer: &str) -> Result<PathBuf, StoreError> {
+    Ok(dir.join(CHECKPOINT_DIR).join(file_name(consumer)?))
+}
+
+/// The JSON of a checkpoint file.
+pub(crate) fn encode(consumer: &str, position: RecordPosition) -> Vec<u8> {
+    let file = CheckpointFile {
+        consumer: consumer.to_owned(),
+        position,
+    };
+    // A struct of a string and two integers always serializes.
+    serde_json::to_vec_pretty(&file).unwrap_or_default()
+}
+
+/// Parses a checkpoint file read from `path` (a file or an object URL, for the error).
+pub(crate) fn decode(bytes: &[u8], path: impl Into<PathBuf>) -> Result<RecordPosition, StoreError> {
+    serde_json::from_slice::<CheckpointFile>(bytes)
+        .map(|file| file.position)
+        .map_err(|source| StoreError::Checkpoint {
+            path: path.into(),
+            source,
+        })
+}
+
+/// The consumers with a checkpoint in `dir`, sorted.
+pub(crate) fn consumers(dir: &Path) -> Result<Vec<String>, StoreError> {
+    let checkpoints = dir.join(CHECKPOINT_DIR);
+    let entries = match fs::read_dir(&checkpoints) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io(checkpoints, e)),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| StoreError::io(&checkpoints, e))?;
+        if let Some(consumer) = entry.file_name().to_str().and_then(consumer_of) {
+            names.push(consumer.to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
 }
 
 /// The position `consumer` saved last, if any.
@@ -46,30 +102,20 @@ pub(crate) fn load(dir: &Path, consumer: &str) -> Result<Option<RecordPosition>,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StoreError::io(path, e)),
     };
-    let file: CheckpointFile =
-        serde_json::from_slice(&text).map_err(|source| StoreError::Checkpoint { path, source })?;
-    Ok(Some(file.position))
+    decode(&text, path).map(Some)
 }
 
 /// Replaces `consumer`'s checkpoint with `position`: write a temp file, fsync it, rename it
 /// over the old one, fsync the directory.
 pub(crate) fn save(dir: &Path, consumer: &str, position: RecordPosition) -> Result<(), StoreError> {
-    let path = checkpoint_path(dir, consumer)?;
+    let name = file_name(consumer)?;
     let checkpoints = dir.join(CHECKPOINT_DIR);
     if !checkpoints.is_dir() {
         fs::create_dir_all(&checkpoints).map_err(|e| StoreError::io(&checkpoints, e))?;
         // The new directory's own entry must be durable too.
         sync_dir(dir)?;
     }
-    let json = serde_json::to_vec_pretty(&CheckpointFile {
-        consumer: consumer.to_owned(),
-        position,
-    })
-    .map_err(|source| StoreError::Checkpoint {
-        path: path.clone(),
-        source,
-    })?;
-    write_atomically(&checkpoints, &format!("{consumer}.json"), &json)
+    write_atomically(&checkpoints, &name, &encode(consumer, position))
 }
 
 /// Replaces `dir/name` with `bytes`: a uniquely named temp file (so concurrent writers never

@@ -89,6 +89,36 @@ pub enum StoreError {
         /// The last segment.
         last: SegmentId,
     },
+    /// A request to the object store at `url` failed.
+    #[error("object store {url}: {action} failed")]
+    Remote {
+        /// The object's or store's URL.
+        url: String,
+        /// What was being done (`listing`, `uploading segment 000003`, …).
+        action: String,
+        /// What the store said.
+        #[source]
+        source: object_store::Error,
+    },
+    /// A `--store` URL that names no supported store.
+    #[error("invalid page store URL {url:?}: {reason}")]
+    InvalidStoreUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The object store already holds a segment of this number with other content: two
+    /// writers are appending to one store.
+    #[error(
+        "segment {segment} already exists in {url} with other content: is another crawler writing to this store? The local copy is kept"
+    )]
+    SegmentConflict {
+        /// The segment.
+        segment: SegmentId,
+        /// The store.
+        url: String,
+    },
     /// An earlier write failed and could not be undone, so the segment's tail is unknown.
     #[error("writer is unusable after a failed write to {}; open a new writer", path.display())]
     WriterFailed {

@@ -140,6 +140,14 @@ impl PageStore {
         checkpoint::save(&self.dir, consumer, pos)
     }
 
+    /// The consumers with a checkpoint in this store, sorted.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] if `checkpoints/` cannot be read.
+    pub fn checkpoint_consumers(&self) -> Result<Vec<String>, StoreError> {
+        checkpoint::consumers(&self.dir)
+    }
+
     /// Retention: deletes the segments that lie wholly before `consumed` (what a consumer
     /// such as the indexer has read and keeps elsewhere) and were last written more than
     /// `older_than` ago; returns them. The last segment is never deleted. Deleted segments

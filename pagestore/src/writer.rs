@@ -210,6 +210,27 @@ impl SegmentWriter {
         Ok(())
     }
 
+    /// Seals the segment being appended to (fsyncing it): the next append starts a new
+    /// segment, numbered after every existing one and after `after`. Used when sealed
+    /// segments move to object storage, where a segment never changes once uploaded, and the
+    /// local directory may no longer hold the segments with the highest numbers.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] if the fsync fails; [`StoreError::SegmentIdsExhausted`].
+    pub fn seal(&mut self, after: Option<SegmentId>) -> Result<(), StoreError> {
+        self.check_usable()?;
+        self.close_current()?;
+        if let Some(after) = after {
+            let floor = after
+                .0
+                .checked_add(1)
+                .map(SegmentId)
+                .ok_or(StoreError::SegmentIdsExhausted { last: after })?;
+            self.next_id = self.next_id.map(|next| next.max(floor));
+        }
+        Ok(())
+    }
+
     /// What opening this writer cut from a torn tail, if anything.
     pub fn recovery(&self) -> Option<&Recovery> {
         self.recovery.as_ref()
@@ -252,9 +273,9 @@ impl SegmentWriter {
         }
     }
 
-    /// Closes the current segment (fsyncing what was appended to it, so a later `sync` covers
-    /// it) and starts the next one with its warcinfo record.
-    fn roll(&mut self) -> Result<(), StoreError> {
+    /// Closes the current segment, fsyncing what was appended to it (so a later `sync` covers
+    /// it).
+    fn close_current(&mut self) -> Result<(), StoreError> {
         if let Some(old) = self.current.take()
             && old.dirty
         {
@@ -262,6 +283,12 @@ impl SegmentWriter {
                 .sync_data()
                 .map_err(|e| StoreError::io(&old.path, e))?;
         }
+        Ok(())
+    }
+
+    /// Closes the current segment and starts the next one with its warcinfo record.
+    fn roll(&mut self) -> Result<(), StoreError> {
+        self.close_current()?;
         let id = self.next_id.ok_or(StoreError::SegmentIdsExhausted {
             last: SegmentId(u32::MAX),
         })?;

@@ -436,3 +436,21 @@ fn handles_can_move_between_threads() {
     send::<StoreError>();
     sync::<StoreError>();
 }
+
+#[test]
+fn a_sealed_writer_starts_a_new_segment_after_the_given_one() {
+    let (_dir, store) = store();
+    fill(&store, WriterOptions::default(), 2);
+    let mut writer = store.writer(WriterOptions::default()).unwrap();
+    writer.seal(None).unwrap();
+    assert_eq!(writer.append(&page(2)).unwrap().segment, SegmentId(2));
+    // The store below moved segments 1–9 away (object storage): numbering goes on after 9.
+    writer.seal(Some(SegmentId(9))).unwrap();
+    assert_eq!(writer.current_segment(), None);
+    let at = writer.append(&page(3)).unwrap();
+    assert_eq!(at.segment, SegmentId(10));
+    writer.sync().unwrap();
+    let segments: Vec<u32> = store.segments().unwrap().iter().map(|s| s.id.0).collect();
+    assert_eq!(segments, [1, 2, 10]);
+    assert_eq!(read_all(&store, None).len(), 4);
+}

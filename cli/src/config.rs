@@ -32,12 +32,18 @@ pub struct PageStoreConfig {
     /// update` keeps every page it consumed; `quarry index rebuild` only sees what is
     /// retained. Default `"30d"`.
     pub retention: String,
+    /// Where the page store lives: empty for `DATA/pages`, `file:///DIR` for another
+    /// directory, `s3://BUCKET/PREFIX` for S3 or an S3-compatible server (credentials and
+    /// endpoint from the `AWS_*` environment variables). `--store` overrides it. Default
+    /// empty.
+    pub store: String,
 }
 
 impl Default for PageStoreConfig {
     fn default() -> Self {
         PageStoreConfig {
             retention: "30d".to_string(),
+            store: String::new(),
         }
     }
 }
@@ -183,6 +189,7 @@ mod tests {
     fn retention_parses_units_and_forever() {
         let with = |text: &str| PageStoreConfig {
             retention: text.to_string(),
+            ..PageStoreConfig::default()
         };
         let hours = |h: u64| Some(std::time::Duration::from_secs(h * 3600));
         assert_eq!(with("30d").retention().unwrap(), hours(720));

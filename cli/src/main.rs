@@ -4,6 +4,7 @@ mod cmd;
 mod config;
 mod progress;
 mod site;
+mod store;
 
 use std::process::ExitCode;
 

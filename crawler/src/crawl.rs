@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use quarry_pagestore::{PageRecord, PageStore, SegmentWriter, StoreError, WriterOptions, charset};
+use quarry_pagestore::{PageRecord, PageStore, SegmentId, SegmentWriter, StoreError, WriterOptions, charset};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
@@ -92,6 +92,11 @@ impl DataLayout {
     pub fn pages(&self) -> PathBuf {
         self.root.join("pages")
     }
+    /// `DATA/store-cache/`: the local mirror of a page store kept in object storage
+    /// (`--store s3://…`), which the indexer reads.
+    pub fn store_cache(&self) -> PathBuf {
+        self.root.join("store-cache")
+    }
     /// `DATA/index/`: index generations.
     pub fn index(&self) -> PathBuf {
         self.root.join("index")
@@ -142,6 +147,9 @@ pub struct Crawler {
     fetcher: Arc<Fetcher>,
     counters: Arc<CrawlCounters>,
     policy: Arc<UrlPolicy>,
+    /// `Some` when sealed segments move to object storage: start a new segment numbered
+    /// after this one (and every local one) instead of appending to the last local one.
+    seal_after: Option<Option<SegmentId>>,
 }
 
 impl std::fmt::Debug for Crawler {
@@ -159,6 +167,18 @@ impl Crawler {
     /// # Errors
     /// When the directory, frontier or page store cannot be opened.
     pub fn open(data_dir: &Path, config: CrawlConfig) -> Result<Crawler, CrawlError> {
+        Crawler::open_at(data_dir, &DataLayout::new(data_dir).pages(), config)
+    }
+
+    /// [`Crawler::open`] with the page store in `pages` instead of `DATA/pages`.
+    ///
+    /// # Errors
+    /// As [`Crawler::open`].
+    pub fn open_at(
+        data_dir: &Path,
+        pages: &Path,
+        config: CrawlConfig,
+    ) -> Result<Crawler, CrawlError> {
         let layout = DataLayout::new(data_dir);
         std::fs::create_dir_all(data_dir).map_err(|source| CrawlError::DataDir {
             path: data_dir.to_path_buf(),
@@ -169,7 +189,7 @@ impl Crawler {
             max_per_host: config.max_urls_per_host,
             max_query_variants: config.max_query_variants_per_path,
         });
-        let store = PageStore::open(&layout.pages())?;
+        let store = PageStore::open(pages)?;
         let fetcher = build_fetcher(&config).map_err(CrawlError::Client)?;
         Ok(Crawler {
             policy: Arc::new(config.url_policy.clone()),
@@ -178,7 +198,21 @@ impl Crawler {
             store,
             fetcher,
             counters: Arc::new(CrawlCounters::default()),
+            seal_after: None,
         })
+    }
+
+    /// For a page store whose sealed segments are uploaded to object storage (and then
+    /// removed locally): the run seals the last local segment, which may already have been
+    /// uploaded, and numbers new segments after `last_uploaded` (the highest number in the
+    /// object store) so they never collide with uploaded ones.
+    pub fn seal_segments_after(&mut self, last_uploaded: Option<SegmentId>) {
+        self.seal_after = Some(last_uploaded);
+    }
+
+    /// The page store the crawl writes to.
+    pub fn page_store(&self) -> &PageStore {
+        &self.store
     }
 
     /// Queues seed URLs (depth 0) and adds their hosts to the scope. Seeds seen before
@@ -240,7 +274,7 @@ impl Crawler {
     /// Frontier or page-store failures; fetch failures are counted, not returned.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<CrawlStats, CrawlError> {
         let started = Instant::now();
-        let writer = self.store.writer(WriterOptions {
+        let mut writer = self.store.writer(WriterOptions {
             segment_max_bytes: self.config.segment_max_bytes,
         })?;
         if let Some(recovery) = writer.recovery() {
@@ -248,6 +282,9 @@ impl Crawler {
                 ?recovery,
                 "page store had a torn tail after a crash; it was cut"
             );
+        }
+        if let Some(after) = self.seal_after {
+            writer.seal(after)?;
         }
         let frontier_stats = self.frontier.stats()?;
         self.counters

@@ -365,24 +365,7 @@ pub fn update(
 ) -> Result<RebuildStats, IndexError> {
     let layout = IndexLayout::new(index_dir);
     let lock = layout.lock()?;
-    let previous = match layout.current()? {
-        Some(id) => {
-            let dir = layout.generation_dir(id);
-            // A generation of another schema (an older version) cannot be continued.
-            let same_schema = Index::open_in_dir(&dir)
-                .map(|index| index.schema() == build_schema().0)
-                .unwrap_or(false);
-            // A generation of another partition cannot be continued as this one.
-            let same_shard = layout
-                .read_meta(id)
-                .is_ok_and(|meta| meta.shard == options.shard);
-            match State::load(&dir)? {
-                Some(state) if same_schema && same_shard => Some(Previous { dir, state }),
-                _ => None,
-            }
-        }
-        None => None,
-    };
+    let previous = continuable(&layout, options)?;
     if previous.is_none() {
         info!("no generation this version can continue: building from the whole page store");
     }
@@ -393,6 +376,44 @@ pub fn update(
         previous.as_ref().map(|p| p.dir.as_path()),
     )?;
     run(build, store, options, previous)
+}
+
+/// Where an [`update`] of `index_dir` with `options` would start reading the page store:
+/// the checkpoint of the generation it continues, or `None` when it would read the whole
+/// store (no generation it can continue, or one that has read nothing yet). A reader that
+/// fetches the page store from elsewhere needs the segments from there on.
+///
+/// # Errors
+/// As [`update`].
+pub fn update_start(
+    index_dir: &std::path::Path,
+    options: &RebuildOptions,
+) -> Result<Option<RecordPosition>, IndexError> {
+    let layout = IndexLayout::new(index_dir);
+    Ok(continuable(&layout, options)?.and_then(|previous| previous.state.checkpoint))
+}
+
+/// The current generation of `layout`, if an update with `options` can continue it.
+fn continuable(
+    layout: &IndexLayout,
+    options: &RebuildOptions,
+) -> Result<Option<Previous>, IndexError> {
+    let Some(id) = layout.current()? else {
+        return Ok(None);
+    };
+    let dir = layout.generation_dir(id);
+    // A generation of another schema (an older version) cannot be continued.
+    let same_schema = Index::open_in_dir(&dir)
+        .map(|index| index.schema() == build_schema().0)
+        .unwrap_or(false);
+    // A generation of another partition cannot be continued as this one.
+    let same_shard = layout
+        .read_meta(id)
+        .is_ok_and(|meta| meta.shard == options.shard);
+    Ok(match State::load(&dir)? {
+        Some(state) if same_schema && same_shard => Some(Previous { dir, state }),
+        _ => None,
+    })
 }
 
 /// The three passes shared by [`rebuild`] and [`update`].

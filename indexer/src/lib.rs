@@ -35,6 +35,7 @@ mod state;
 pub use analyzer::{ANALYZER_EN, is_unspaced_script, is_word_char, register_analyzers};
 pub use build::{
     PlainDocument, RebuildOptions, RebuildProgress, RebuildStats, index_documents, rebuild, update,
+    update_start,
 };
 pub use dictionary::{Completion, Dictionary, dictionary_words};
 pub use document::{

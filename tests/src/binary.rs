@@ -26,9 +26,15 @@ pub fn quarry_bin() -> PathBuf {
 
 /// Runs `quarry ARGS` to completion.
 pub fn run_quarry(args: &[&str]) -> Output {
+    run_quarry_env(args, &[])
+}
+
+/// Runs `quarry ARGS` to completion with `env` added to its environment.
+pub fn run_quarry_env(args: &[&str], env: &[(&str, String)]) -> Output {
     Command::new(quarry_bin())
         .args(args)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("run quarry")
 }

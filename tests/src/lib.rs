@@ -4,3 +4,4 @@
 pub mod binary;
 pub mod fixture;
 pub mod hostile;
+pub mod s3;

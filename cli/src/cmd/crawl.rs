@@ -11,6 +11,10 @@ use quarry_crawler::{CanonicalUrl, CrawlConfig, CrawlStats, Crawler, DataLayout}
 use crate::UsageError;
 use crate::config::Config;
 use crate::progress::Progress;
+use crate::store::{StoreLocation, upload_while};
+
+/// How often a crawl into object storage uploads the segments sealed since.
+const UPLOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Crawl the seed URLs into the page store of DIR. Running it again on the same DIR
 /// resumes: pages already stored are not fetched again. Ctrl-C stops cleanly.
@@ -38,6 +42,11 @@ pub struct Args {
     /// private addresses stay refused; repeatable, added to `crawl.allowed_private_networks`.
     #[arg(long = "allow-private-network", value_name = "CIDR")]
     pub allow_private_networks: Vec<Network>,
+    /// Where the page store lives: `s3://BUCKET/PREFIX` (each segment is uploaded once
+    /// sealed, then removed locally) or `file:///DIR` [config: pagestore.store; default
+    /// DIR/pages].
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     /// Print the final summary as JSON (one object on stdout) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -217,7 +226,15 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
     if seeds.is_empty() && !DataLayout::new(&args.data).frontier().is_file() {
         return Err(no_seeds().into());
     }
-    let crawler = Crawler::open(&args.data, crawl_config)
+    let location = StoreLocation::resolve(
+        &args.data,
+        Some(args.store.as_deref().unwrap_or(&config.pagestore.store)),
+    )?;
+    let staging = match &location {
+        StoreLocation::Local(dir) => dir.clone(),
+        StoreLocation::Remote(_) => DataLayout::new(&args.data).pages(),
+    };
+    let mut crawler = Crawler::open_at(&args.data, &staging, crawl_config)
         .with_context(|| format!("opening crawl state in {}", args.data.display()))?;
     let queued_before = crawler.frontier().stats()?.queued;
     let recrawl = crawler.queue_recrawl()?;
@@ -231,7 +248,37 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
     if recrawl > 0 {
         eprintln!("recrawl: {recrawl} stored pages are due for a conditional refetch");
     }
-    let stats = crawl_with_progress(crawler).await?;
+    let stats = match location {
+        StoreLocation::Local(_) => crawl_with_progress(crawler).await?,
+        StoreLocation::Remote(remote) => {
+            let last = remote
+                .segments()
+                .await
+                .with_context(|| format!("listing the page store {}", remote.url()))?
+                .last()
+                .map(|s| s.id);
+            crawler.seal_segments_after(last);
+            let local = crawler.page_store().clone();
+            let (finished, done) = tokio::sync::oneshot::channel::<()>();
+            let crawl = async {
+                let stats = crawl_with_progress(crawler).await;
+                let _ = finished.send(());
+                stats
+            };
+            let upload = upload_while(&local, &remote, UPLOAD_EVERY, async {
+                let _ = done.await;
+            });
+            let (stats, uploaded) = tokio::join!(crawl, upload);
+            let stats = stats?;
+            let (segments, bytes) = uploaded?;
+            eprintln!(
+                "page store {}: uploaded {segments} segment(s), {:.1} MiB",
+                remote.url(),
+                bytes as f64 / (1024.0 * 1024.0)
+            );
+            stats
+        }
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
     } else {

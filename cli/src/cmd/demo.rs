@@ -113,6 +113,8 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
         None,
         &config.index,
         &config.pagestore,
+        // The demo's page store is its own, whatever `pagestore.store` says.
+        Some(""),
     )
     .await?;
     println!("index: {}", super::index::summary(&rebuild));

@@ -9,6 +9,7 @@ use quarry_pagestore::{PageStore, StoreError, WriterOptions, read_warc_file};
 
 use crate::UsageError;
 use crate::config::Config;
+use crate::store::{StoreLocation, upload_while};
 
 /// Import WARC files (from `wget --warc-file`, Common Crawl, warcio, …) into the page
 /// store of DIR, as if crawled. Run `quarry index rebuild` afterwards to search them.
@@ -17,6 +18,10 @@ pub struct Args {
     /// Data directory.
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
+    /// Where the page store lives (see `quarry crawl --store`); with `s3://…` the
+    /// imported segments are uploaded at the end [config: pagestore.store].
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     /// WARC files, gzip-compressed (`.warc.gz`) or not.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -37,7 +42,25 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
             return Err(UsageError(format!("no such file: {}", file.display())).into());
         }
     }
-    let pages = DataLayout::new(&args.data).pages();
+    let location = StoreLocation::resolve(
+        &args.data,
+        Some(args.store.as_deref().unwrap_or(&config.pagestore.store)),
+    )?;
+    let (pages, remote) = match &location {
+        StoreLocation::Local(dir) => (dir.clone(), None),
+        StoreLocation::Remote(remote) => (DataLayout::new(&args.data).pages(), Some(remote)),
+    };
+    let last_uploaded = match remote {
+        Some(remote) => Some(
+            remote
+                .segments()
+                .await
+                .with_context(|| format!("listing the page store {}", remote.url()))?
+                .last()
+                .map(|s| s.id),
+        ),
+        None => None,
+    };
     let store = PageStore::open(&pages)
         .with_context(|| format!("opening page store {}", pages.display()))?;
     let mut writer = match store.writer(WriterOptions {
@@ -52,6 +75,11 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
         }
         Err(error) => return Err(error).context("opening the page store for writing"),
     };
+    if let Some(after) = last_uploaded {
+        writer
+            .seal(after)
+            .context("sealing the last local segment")?;
+    }
     let mut counts = Counts::default();
     tokio::task::block_in_place(|| -> anyhow::Result<()> {
         for file in &args.files {
@@ -80,12 +108,16 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
         writer.sync().context("syncing the page store")?;
         Ok(())
     })?;
+    drop(writer);
+    if let Some(remote) = remote {
+        upload_while(&store, remote, std::time::Duration::MAX, async {}).await?;
+    }
     println!(
         "imported {} responses from {} file(s) into {}; skipped {} not http(s), {} unreadable. \
          Run `quarry index rebuild --data {}` to search them.",
         counts.imported,
         args.files.len(),
-        pages.display(),
+        location.describe(),
         counts.not_http,
         counts.unreadable,
         args.data.display()

@@ -5,17 +5,18 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use quarry_crawler::DataLayout;
 use quarry_indexer::{
     Generation, IndexLayout, RebuildOptions, RebuildProgress, RebuildStats, Shard, rebuild, update,
+    update_start,
 };
-use quarry_pagestore::PageStore;
 use serde::Serialize;
 
 use crate::UsageError;
 use crate::config::{Config, IndexConfig, PageStoreConfig};
 use crate::progress::Progress;
+use crate::store::{Pages, StoreLocation};
 
 /// Build and inspect index generations.
 #[derive(Debug, clap::Subcommand)]
@@ -30,6 +31,10 @@ pub enum IndexCommand {
         /// DIR/index-shard-I-of-N; serve it with `quarry serve --shard I/N`.
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
+        /// Read the page store from here: `s3://BUCKET/PREFIX` (mirrored into
+        /// DIR/store-cache) or `file:///DIR` [config: pagestore.store; default DIR/pages].
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
     },
     /// Apply the pages stored since the current generation was built (new, changed,
     /// gone) as a new generation, re-indexing only what changed, and switch to it.
@@ -41,6 +46,10 @@ pub enum IndexCommand {
         /// Update shard I of N (see `rebuild --shard`).
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
+        /// Read the page store from here (see `rebuild --store`); only the segments past
+        /// the index's checkpoint are downloaded.
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
     },
     /// Show the size of the current index and of the page store.
     Stats {
@@ -50,20 +59,16 @@ pub enum IndexCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// The page store to report on (see `rebuild --store`).
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
     },
 }
 
-/// Opens the page store of `data`, failing clearly when there is none.
-pub fn open_store(data: &Path) -> anyhow::Result<PageStore> {
-    let pages = DataLayout::new(data).pages();
-    if !pages.is_dir() {
-        bail!(
-            "no page store in {}: run `quarry crawl --data {}` first",
-            pages.display(),
-            data.display()
-        );
-    }
-    PageStore::open(&pages).with_context(|| format!("opening page store {}", pages.display()))
+/// Opens the page store `store` (or the configured one) of `data` for reading.
+fn open_pages(data: &Path, store: Option<&str>, config: &PageStoreConfig) -> anyhow::Result<Pages> {
+    let location = StoreLocation::resolve(data, Some(store.unwrap_or(&config.store)))?;
+    Pages::open(data, location)
 }
 
 /// Parses a `--shard I/N` option.
@@ -97,12 +102,14 @@ pub async fn build_with_progress(
     kind: BuildKind,
     shard: Option<Shard>,
     config: &IndexConfig,
-    retention: &PageStoreConfig,
+    pagestore: &PageStoreConfig,
+    store: Option<&str>,
 ) -> anyhow::Result<RebuildStats> {
-    let store = open_store(data)?;
-    let retention = retention.retention()?;
-    let retired = store
+    let pages = open_pages(data, store, pagestore)?;
+    let retention = pagestore.retention()?;
+    let retired = pages
         .retired()
+        .await
         .context("reading the page store's retention list")?;
     if kind == BuildKind::Rebuild && !retired.segments.is_empty() {
         eprintln!(
@@ -121,6 +128,12 @@ pub async fn build_with_progress(
         near_duplicate_bits: config.near_duplicate_bits,
         shard,
     };
+    let index_dir = index_dir(data, shard);
+    let from = match kind {
+        BuildKind::Rebuild => None,
+        BuildKind::Update => update_start(&index_dir, &options)?.map(|position| position.segment),
+    };
+    pages.mirror(from).await?;
     let watched = progress_counters.clone();
     let progress = Progress::start(move |elapsed| {
         let records = watched.records_read.load(Ordering::Relaxed);
@@ -130,8 +143,7 @@ pub async fn build_with_progress(
             records as f64 / elapsed.as_secs_f64().max(0.001)
         )
     });
-    let index_dir = index_dir(data, shard);
-    let build_store = store.clone();
+    let build_store = pages.local.clone();
     let result = tokio::task::spawn_blocking(move || match kind {
         BuildKind::Rebuild => rebuild(&build_store, &index_dir, &options),
         BuildKind::Update => update(&build_store, &index_dir, &options),
@@ -142,14 +154,16 @@ pub async fn build_with_progress(
     let layout = IndexLayout::new(&self::index_dir(data, shard));
     if let Some(checkpoint) = Generation::open(&layout, stats.generation)?.meta.checkpoint {
         let consumer = shard.map_or_else(|| "indexer".to_string(), |shard| shard.consumer());
-        store
+        pages
             .save_checkpoint(&consumer, checkpoint)
+            .await
             .context("saving the indexer's page-store checkpoint")?;
         if let Some(older_than) = retention
-            && let Some(checkpoint) = consumed_by_all(&store, data, shard)?
+            && let Some(checkpoint) = consumed_by_all(&pages, data, shard).await?
         {
-            let removed = store
+            let removed = pages
                 .retire_consumed(checkpoint, older_than)
+                .await
                 .context("applying page-store retention")?;
             if !removed.is_empty() {
                 eprintln!(
@@ -162,26 +176,37 @@ pub async fn build_with_progress(
     Ok(stats)
 }
 
-/// How far every index built from the page store of `data` has read it: the earliest
-/// checkpoint of the whole index (if there is one) and of every shard of every shard set
-/// (`DATA/index-shard-I-of-N`, and the set `shard` belongs to). `None` while a shard of a
-/// set has never been built: retention must not delete what it has yet to read.
-fn consumed_by_all(
-    store: &PageStore,
+/// How far every index built from the page store has read it: the earliest checkpoint
+/// of the whole index (if there is one) and of every shard of every shard set (known from
+/// `DATA/index-shard-I-of-N` directories and from the checkpoints in the store, which
+/// indexers on other machines save there too, and the set `shard` belongs to). `None`
+/// while a shard of a set has never been built: retention must not delete what it has yet
+/// to read.
+async fn consumed_by_all(
+    pages: &Pages,
     data: &Path,
     shard: Option<Shard>,
 ) -> anyhow::Result<Option<quarry_pagestore::RecordPosition>> {
     let mut consumers = std::collections::BTreeSet::new();
-    if shard.is_none() || DataLayout::new(data).index().is_dir() {
+    let saved = pages
+        .checkpoint_consumers()
+        .await
+        .context("listing the page-store checkpoints")?;
+    if shard.is_none()
+        || DataLayout::new(data).index().is_dir()
+        || saved.iter().any(|name| name == "indexer")
+    {
         consumers.insert("indexer".to_string());
     }
     let mut counts: std::collections::BTreeSet<u32> = shard.map(|s| s.count).into_iter().collect();
     let entries = std::fs::read_dir(data).with_context(|| format!("listing {}", data.display()))?;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
+    let names = entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
+        .chain(saved.iter().map(|name| format!("index-{}", name.trim_start_matches("indexer-"))));
+    for name in names {
         let Some((_, count)) = name
-            .to_str()
-            .and_then(|name| name.strip_prefix("index-shard-"))
+            .strip_prefix("index-shard-")
             .and_then(|rest| rest.split_once("-of-"))
         else {
             continue;
@@ -197,8 +222,9 @@ fn consumed_by_all(
     }
     let mut earliest: Option<quarry_pagestore::RecordPosition> = None;
     for consumer in consumers {
-        let Some(position) = store
+        let Some(position) = pages
             .load_checkpoint(&consumer)
+            .await
             .context("reading the page-store checkpoints")?
         else {
             return Ok(None);
@@ -272,10 +298,12 @@ async fn build_and_report(
     data: &Path,
     kind: BuildKind,
     shard: Option<&str>,
+    store: Option<&str>,
     config: &Config,
 ) -> anyhow::Result<()> {
     let shard = parse_shard(shard)?;
-    let stats = build_with_progress(data, kind, shard, &config.index, &config.pagestore).await?;
+    let stats =
+        build_with_progress(data, kind, shard, &config.index, &config.pagestore, store).await?;
     println!("{}", summary(&stats));
     Ok(())
 }
@@ -283,18 +311,21 @@ async fn build_and_report(
 /// `quarry index …`.
 pub async fn run(command: IndexCommand, config: Config) -> anyhow::Result<ExitCode> {
     match command {
-        IndexCommand::Rebuild { data, shard } => {
-            build_and_report(&data, BuildKind::Rebuild, shard.as_deref(), &config).await?;
+        IndexCommand::Rebuild { data, shard, store } => {
+            let (shard, store) = (shard.as_deref(), store.as_deref());
+            build_and_report(&data, BuildKind::Rebuild, shard, store, &config).await?;
         }
-        IndexCommand::Update { data, shard } => {
-            build_and_report(&data, BuildKind::Update, shard.as_deref(), &config).await?;
+        IndexCommand::Update { data, shard, store } => {
+            let (shard, store) = (shard.as_deref(), store.as_deref());
+            build_and_report(&data, BuildKind::Update, shard, store, &config).await?;
         }
-        IndexCommand::Stats { data, json } => {
+        IndexCommand::Stats { data, json, store } => {
             let layout = IndexLayout::new(&DataLayout::new(&data).index());
             let index = layout
                 .stats()
                 .with_context(|| format!("reading the index of {}", data.display()))?;
-            let store = open_store(&data)?;
+            let pages = open_pages(&data, store.as_deref(), &config.pagestore)?;
+            let (page_store_bytes, page_store_segments) = pages.size().await?;
             let output = StatsOutput {
                 generation: index.generation.to_string(),
                 documents: index.documents,
@@ -306,8 +337,8 @@ pub async fn run(command: IndexCommand, config: Config) -> anyhow::Result<ExitCo
                 update_state_bytes: index.state_bytes,
                 bytes_per_document: index.bytes_per_document,
                 index_to_raw_ratio: index.index_to_raw_ratio,
-                page_store_bytes: store.total_bytes()?,
-                page_store_segments: store.segments()?.len(),
+                page_store_bytes,
+                page_store_segments,
                 built_at_unix: index.built_at_unix,
             };
             if json {

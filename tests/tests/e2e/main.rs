@@ -6,6 +6,7 @@ mod crash;
 mod disk_full;
 mod errors;
 mod hostile;
+mod object_store;
 mod index_crash;
 mod pipeline;
 mod politeness;

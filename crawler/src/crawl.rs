@@ -21,9 +21,10 @@ use crate::canonical::{CanonicalUrl, UrlPolicy};
 use crate::config::{CrawlConfig, Scope};
 use crate::extract::{PageLinks, extract_links, x_robots_tag};
 use crate::fetch::{FetchError, Fetched, Fetcher, PageResponse, RobotsResponse, build_fetcher};
+use crate::distributed::{Incoming, Outcome, SharedFrontier};
 use crate::frontier::{
-    Completion, Disposition, FetchRecord, Frontier, FrontierError, NewUrl, NextUrl, QueuedUrl,
-    UrlLimits, UrlState, now_ms,
+    Completion, DeadLetter, Disposition, FetchRecord, Frontier, FrontierError, NewUrl, NextUrl,
+    QueuedUrl, UrlLimits, UrlState, now_ms,
 };
 use crate::politeness::{Hosts, RobotsState};
 use crate::robots::Robots;
@@ -88,6 +89,10 @@ impl DataLayout {
     pub fn frontier(&self) -> PathBuf {
         self.root.join("frontier.redb")
     }
+    /// `DATA/worker-frontier.redb`: the working set of a worker of a shared crawl.
+    pub fn worker_frontier(&self) -> PathBuf {
+        self.root.join("worker-frontier.redb")
+    }
     /// `DATA/pages/`: the page store.
     pub fn pages(&self) -> PathBuf {
         self.root.join("pages")
@@ -105,6 +110,17 @@ impl DataLayout {
     /// (`quarry index rebuild --shard I/N`).
     pub fn shard_index(&self, index: u32, count: u32) -> PathBuf {
         self.root.join(format!("index-shard-{index}-of-{count}"))
+    }
+}
+
+/// How often a worker of a shared crawl with nothing to do looks whether the crawl is over.
+const SHARED_POLL: Duration = Duration::from_millis(200);
+
+/// The next batch of URLs from the shared frontier (pending forever without one).
+async fn next_shared(shared: &mut Option<SharedFrontier>) -> Option<Vec<Incoming>> {
+    match shared {
+        Some(shared) => shared.incoming.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -150,6 +166,8 @@ pub struct Crawler {
     /// `Some` when sealed segments move to object storage: start a new segment numbered
     /// after this one (and every local one) instead of appending to the last local one.
     seal_after: Option<Option<SegmentId>>,
+    /// The shared frontier of a crawl spread over several processes, if this is a worker.
+    shared: Option<SharedFrontier>,
 }
 
 impl std::fmt::Debug for Crawler {
@@ -179,12 +197,20 @@ impl Crawler {
         pages: &Path,
         config: CrawlConfig,
     ) -> Result<Crawler, CrawlError> {
-        let layout = DataLayout::new(data_dir);
+        Crawler::open_inner(data_dir, &DataLayout::new(data_dir).frontier(), pages, config)
+    }
+
+    fn open_inner(
+        data_dir: &Path,
+        frontier: &Path,
+        pages: &Path,
+        config: CrawlConfig,
+    ) -> Result<Crawler, CrawlError> {
         std::fs::create_dir_all(data_dir).map_err(|source| CrawlError::DataDir {
             path: data_dir.to_path_buf(),
             source,
         })?;
-        let mut frontier = Frontier::open(&layout.frontier())?;
+        let mut frontier = Frontier::open(frontier)?;
         frontier.set_limits(UrlLimits {
             max_per_host: config.max_urls_per_host,
             max_query_variants: config.max_query_variants_per_path,
@@ -199,7 +225,37 @@ impl Crawler {
             fetcher,
             counters: Arc::new(CrawlCounters::default()),
             seal_after: None,
+            shared: None,
         })
+    }
+
+    /// Opens a worker of a crawl whose frontier is shared on NATS: its local frontier
+    /// (`DATA/worker-frontier.redb`) is only this run's working set and starts empty, since
+    /// whatever a previous run held unfinished is delivered again by the shared frontier.
+    ///
+    /// # Errors
+    /// As [`Crawler::open`].
+    pub fn open_worker(
+        data_dir: &Path,
+        pages: &Path,
+        config: CrawlConfig,
+        shared: SharedFrontier,
+    ) -> Result<Crawler, CrawlError> {
+        let path = DataLayout::new(data_dir).worker_frontier();
+        std::fs::create_dir_all(data_dir).map_err(|source| CrawlError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(CrawlError::DataDir { path, source });
+            }
+        }
+        let mut crawler = Crawler::open_inner(data_dir, &path, pages, config)?;
+        crawler.shared = Some(shared);
+        Ok(crawler)
     }
 
     /// For a page store whose sealed segments are uploaded to object storage (and then
@@ -215,12 +271,13 @@ impl Crawler {
         &self.store
     }
 
-    /// Queues seed URLs (depth 0) and adds their hosts to the scope. Seeds seen before
-    /// are not queued again. Returns how many were new.
+    /// Adds the hosts of `seeds` to the crawl's scope (without queueing them: a worker of
+    /// a shared crawl publishes its seeds to the shared frontier). Returns the seeds
+    /// canonicalised with the configured URL policy.
     ///
     /// # Errors
     /// [`CrawlError::Frontier`].
-    pub fn add_seeds(&self, seeds: &[CanonicalUrl]) -> Result<u64, CrawlError> {
+    pub fn add_scope(&self, seeds: &[CanonicalUrl]) -> Result<Vec<CanonicalUrl>, CrawlError> {
         // Seeds were parsed with the default policy; apply the configured one.
         let seeds: Vec<CanonicalUrl> = seeds
             .iter()
@@ -228,6 +285,16 @@ impl Crawler {
             .collect();
         self.frontier
             .add_scope_hosts(seeds.iter().map(CanonicalUrl::host))?;
+        Ok(seeds)
+    }
+
+    /// Queues seed URLs (depth 0) and adds their hosts to the scope. Seeds seen before
+    /// are not queued again. Returns how many were new.
+    ///
+    /// # Errors
+    /// [`CrawlError::Frontier`].
+    pub fn add_seeds(&self, seeds: &[CanonicalUrl]) -> Result<u64, CrawlError> {
+        let seeds = self.add_scope(seeds)?;
         let before = self.frontier.stats()?.seen;
         let urls: Vec<NewUrl> = seeds
             .iter()
@@ -272,8 +339,12 @@ impl Crawler {
     ///
     /// # Errors
     /// Frontier or page-store failures; fetch failures are counted, not returned.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<CrawlStats, CrawlError> {
+    pub async fn run(
+        mut self,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<CrawlStats, CrawlError> {
         let started = Instant::now();
+        let shared = self.shared.take();
         let mut writer = self.store.writer(WriterOptions {
             segment_max_bytes: self.config.segment_max_bytes,
         })?;
@@ -302,6 +373,7 @@ impl Crawler {
             last_commit: Instant::now(),
             sitemaps: std::collections::HashMap::new(),
             sitemaps_started: HashSet::new(),
+            shared,
         };
         for host in self.frontier.hosts_with_work()? {
             run.hosts.schedule(&host, run.base_delay());
@@ -311,7 +383,11 @@ impl Crawler {
             stored = frontier_stats.stored_pages,
             "crawl started"
         );
-        let interrupted = run.drive(shutdown).await?;
+        let driven = run.drive(shutdown).await;
+        if let Some(shared) = run.shared.take() {
+            shared.close().await;
+        }
+        let interrupted = driven?;
         let mut stats = self.counters.snapshot(started.elapsed());
         stats.queued = self.frontier.stats()?.queued;
         stats.interrupted = interrupted && stats.queued > 0;
@@ -339,6 +415,8 @@ struct Run<'a> {
     sitemaps: std::collections::HashMap<String, SitemapWalker>,
     /// Hosts whose sitemaps were walked (or are being walked) in this run.
     sitemaps_started: HashSet<String>,
+    /// The shared frontier, when this run is one worker of a crawl on NATS.
+    shared: Option<SharedFrontier>,
 }
 
 impl Run<'_> {
@@ -415,7 +493,13 @@ impl Run<'_> {
                 continue;
             }
             let dispatching = !stopping && !self.limit_reached();
-            if self.jobs.is_empty() && (!dispatching || self.hosts.is_idle()) {
+            // A worker of a shared crawl waits for work until the whole crawl has none.
+            let shared_busy = dispatching
+                && self
+                    .shared
+                    .as_ref()
+                    .is_some_and(|shared| !shared.drained.load(Ordering::Relaxed));
+            if self.jobs.is_empty() && (!dispatching || self.hosts.is_idle()) && !shared_busy {
                 break;
             }
             let mut wake = if dispatching && self.jobs.len() < max_jobs {
@@ -425,6 +509,11 @@ impl Run<'_> {
             };
             if !self.pending.is_empty() {
                 let due = self.last_commit + COMMIT_INTERVAL;
+                wake = Some(wake.map_or(due, |w| w.min(due)));
+            }
+            if shared_busy {
+                // Look again at whether the shared crawl has run dry.
+                let due = Instant::now() + SHARED_POLL;
                 wake = Some(wake.map_or(due, |w| w.min(due)));
             }
             let sleep_until = wake.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
@@ -439,6 +528,9 @@ impl Run<'_> {
                     Err(error) if error.is_cancelled() => {}
                     Err(_) => return Err(CrawlError::TaskPanicked),
                 },
+                Some(batch) = next_shared(&mut self.shared), if dispatching && self.shared.is_some() => {
+                    self.admit(batch)?;
+                }
                 () = tokio::time::sleep_until(sleep_until.into()), if wake.is_some() => {}
             }
         }
@@ -447,14 +539,81 @@ impl Run<'_> {
         Ok(stopping)
     }
 
+    /// Takes URLs pulled from the shared frontier into the local working set. One already
+    /// finished here (a redelivery), or refused by the URL limits, is acknowledged at once.
+    fn admit(&mut self, batch: Vec<Incoming>) -> Result<(), CrawlError> {
+        let urls: Vec<NewUrl> = batch.into_iter().map(|incoming| incoming.url).collect();
+        let delay = self.base_delay();
+        let mut fresh = Vec::new();
+        for new in urls {
+            match self.crawler.frontier.url_state(new.url.as_str())? {
+                None => fresh.push(new),
+                Some(state) if state == UrlState::Queued as u8 => {}
+                Some(_) => self.acknowledge_unfetched(&new),
+            }
+        }
+        for host_key in self.crawler.frontier.enqueue(&fresh)? {
+            self.hosts.schedule(&host_key, delay);
+        }
+        for new in &fresh {
+            if self.crawler.frontier.url_state(new.url.as_str())?.is_none() {
+                CrawlCounters::bump(&self.crawler.counters.trap_limited);
+                self.acknowledge_unfetched(new);
+            }
+        }
+        let queued = self.crawler.frontier.stats()?.queued;
+        self.crawler
+            .counters
+            .queued
+            .store(queued, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn acknowledge_unfetched(&self, new: &NewUrl) {
+        if let Some(shared) = &self.shared {
+            let _ = shared.outcomes.send(Outcome::Done {
+                url: new.url.as_str().to_owned(),
+                discovered: Vec::new(),
+            });
+        }
+    }
+
     /// Makes pending outcomes durable: page store first, then the frontier.
     fn commit(&mut self) -> Result<(), CrawlError> {
         if self.pending.is_empty() {
             return Ok(());
         }
         self.writer.sync()?;
+        // A worker of a shared crawl publishes what it found instead of queueing it.
+        let discovered: Vec<Vec<NewUrl>> = match &self.shared {
+            Some(_) => self
+                .pending
+                .iter_mut()
+                .map(|done| std::mem::take(&mut done.discovered))
+                .collect(),
+            None => Vec::new(),
+        };
         let committed = self.crawler.frontier.complete(&self.pending)?;
         CrawlCounters::add(&self.crawler.counters.trap_limited, committed.limited);
+        if let Some(shared) = &self.shared {
+            for (done, discovered) in self.pending.iter().zip(discovered) {
+                let url = done.entry.url.as_str().to_owned();
+                let outcome = match &done.disposition {
+                    Disposition::Done(_) => Outcome::Done { url, discovered },
+                    Disposition::Retry { .. } => continue,
+                    Disposition::Dead { kind, message } => Outcome::Dead(DeadLetter {
+                        url,
+                        host_key: done.entry.host_key.clone(),
+                        kind: kind.clone(),
+                        message: message.clone(),
+                        attempts: done.entry.attempts + 1,
+                        at_unix: now_ms() / 1000,
+                        depth: done.entry.depth,
+                    }),
+                };
+                let _ = shared.outcomes.send(outcome);
+            }
+        }
         for done in self.pending.drain(..) {
             self.hosts.release(&done.entry.host_key, done.entry.seq);
         }
@@ -713,7 +872,11 @@ impl Run<'_> {
             .filter_map(|page| policy.canonicalize(&page.url))
             .collect();
         let discovered = self.follow(urls, 1, 0);
-        if !discovered.is_empty() {
+        if let Some(shared) = &self.shared {
+            if !discovered.is_empty() {
+                let _ = shared.outcomes.send(Outcome::Discovered(discovered));
+            }
+        } else if !discovered.is_empty() {
             for host_key in self.crawler.frontier.enqueue(&discovered)? {
                 self.hosts.schedule(&host_key, delay);
             }

@@ -447,6 +447,17 @@ impl Frontier {
         })
     }
 
+    /// Whether `url` was seen, and its state's code ([`UrlState`] as `u8`); `None` if never
+    /// seen (or dropped by the [`UrlLimits`] when it was).
+    pub fn url_state(&self, url: &str) -> Result<Option<u8>, FrontierError> {
+        let read = || -> Result<Option<u8>, redb::Error> {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(SEEN)?;
+            Ok(table.get(url)?.map(|value| value.value()))
+        };
+        read().map_err(|e| self.db_error(e))
+    }
+
     /// The fetch record of a stored page, if it has one.
     pub fn fetch_record(&self, url: &str) -> Result<Option<FetchRecord>, FrontierError> {
         let read = || -> Result<Option<FetchRecord>, redb::Error> {

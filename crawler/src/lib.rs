@@ -25,6 +25,7 @@ pub mod address;
 pub mod canonical;
 pub mod config;
 pub mod crawl;
+pub mod distributed;
 pub mod extract;
 pub mod fetch;
 pub mod frontier;

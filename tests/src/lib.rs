@@ -5,3 +5,4 @@ pub mod binary;
 pub mod fixture;
 pub mod hostile;
 pub mod s3;
+pub mod nats;

@@ -6,6 +6,8 @@ use std::sync::atomic::Ordering;
 
 use anyhow::Context;
 use quarry_crawler::address::Network;
+use quarry_crawler::distributed::{FrontierUrl, Nats};
+use quarry_crawler::frontier::NewUrl;
 use quarry_crawler::{CanonicalUrl, CrawlConfig, CrawlStats, Crawler, DataLayout};
 
 use crate::UsageError;
@@ -47,6 +49,11 @@ pub struct Args {
     /// DIR/pages].
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
+    /// Share the crawl's frontier on NATS JetStream (`nats://HOST:PORT[/NAME]`): every
+    /// `quarry crawl` given the same URL is one worker of one crawl. Give each worker its
+    /// own --data (and --store prefix) and the same seeds.
+    #[arg(long, value_name = "URL")]
+    pub frontier: Option<String>,
     /// Print the final summary as JSON (one object on stdout) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -222,8 +229,12 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
             args.data.display()
         ))
     };
+    let shared = match &args.frontier {
+        Some(url) => Some(FrontierUrl::parse(url).map_err(|e| UsageError(e.to_string()))?),
+        None => None,
+    };
     // Without seeds, only an existing crawl can resume; never create state for nothing.
-    if seeds.is_empty() && !DataLayout::new(&args.data).frontier().is_file() {
+    if seeds.is_empty() && shared.is_none() && !DataLayout::new(&args.data).frontier().is_file() {
         return Err(no_seeds().into());
     }
     let location = StoreLocation::resolve(
@@ -234,19 +245,57 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
         StoreLocation::Local(dir) => dir.clone(),
         StoreLocation::Remote(_) => DataLayout::new(&args.data).pages(),
     };
-    let mut crawler = Crawler::open_at(&args.data, &staging, crawl_config)
-        .with_context(|| format!("opening crawl state in {}", args.data.display()))?;
-    let queued_before = crawler.frontier().stats()?.queued;
-    let recrawl = crawler.queue_recrawl()?;
-    if seeds.is_empty() && queued_before == 0 && recrawl == 0 {
-        return Err(no_seeds().into());
+    if shared.is_some() && seeds.is_empty() {
+        return Err(UsageError(format!(
+            "no valid seed URL in {}: every worker of a shared crawl needs the crawl's seeds (they set its scope)",
+            args.seeds.display()
+        ))
+        .into());
     }
-    let new = crawler.add_seeds(&seeds)?;
-    if queued_before > 0 {
-        eprintln!("resuming: {queued_before} URLs queued from the previous run, {new} new seeds");
+    let mut worker = None;
+    let mut crawler = match &shared {
+        None => Crawler::open_at(&args.data, &staging, crawl_config),
+        Some(url) => {
+            let nats = Nats::connect(url).await?;
+            let window = (crawl_config.max_concurrent_fetches * 4).max(16);
+            let frontier = nats.start(window).await?;
+            worker = Some((nats, frontier.counters.clone()));
+            Crawler::open_worker(&args.data, &staging, crawl_config, frontier)
+        }
     }
-    if recrawl > 0 {
-        eprintln!("recrawl: {recrawl} stored pages are due for a conditional refetch");
+    .with_context(|| format!("opening crawl state in {}", args.data.display()))?;
+    if let Some((nats, _)) = &worker {
+        let seeds = crawler.add_scope(&seeds)?;
+        let urls: Vec<NewUrl> = seeds
+            .into_iter()
+            .map(|url| NewUrl {
+                url,
+                depth: 0,
+                redirects: 0,
+            })
+            .collect();
+        let new = nats.publish(&urls, None).await?;
+        eprintln!(
+            "shared frontier {}: {new} new seeds of {}",
+            args.frontier.as_deref().unwrap_or_default(),
+            urls.len()
+        );
+    }
+    if worker.is_none() {
+        let queued_before = crawler.frontier().stats()?.queued;
+        let recrawl = crawler.queue_recrawl()?;
+        if seeds.is_empty() && queued_before == 0 && recrawl == 0 {
+            return Err(no_seeds().into());
+        }
+        let new = crawler.add_seeds(&seeds)?;
+        if queued_before > 0 {
+            eprintln!(
+                "resuming: {queued_before} URLs queued from the previous run, {new} new seeds"
+            );
+        }
+        if recrawl > 0 {
+            eprintln!("recrawl: {recrawl} stored pages are due for a conditional refetch");
+        }
     }
     let stats = match location {
         StoreLocation::Local(_) => crawl_with_progress(crawler).await?,
@@ -279,6 +328,17 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
             stats
         }
     };
+    if let Some((_, counters)) = &worker {
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        eprintln!(
+            "shared frontier: pulled {} · published {} new URLs ({} already seen) · acked {} · {} dead letters",
+            load(&counters.pulled),
+            load(&counters.published),
+            load(&counters.already_seen),
+            load(&counters.acked),
+            load(&counters.dead),
+        );
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
     } else {

@@ -9,7 +9,9 @@ use quarry_crawler::DataLayout;
 use quarry_crawler::frontier::{DeadLetter, Frontier};
 use serde::Serialize;
 
+use crate::UsageError;
 use crate::config::Config;
+use quarry_crawler::distributed::{FrontierUrl, Nats};
 
 /// Inspect and retry URLs whose fetch kept failing (after all retries).
 #[derive(Debug, clap::Subcommand)]
@@ -17,8 +19,12 @@ pub enum ErrorsCommand {
     /// List dead letters, grouped by host and error kind.
     List {
         /// Data directory.
-        #[arg(long, value_name = "DIR")]
-        data: PathBuf,
+        #[arg(long, value_name = "DIR", required_unless_present = "frontier")]
+        data: Option<PathBuf>,
+        /// The shared frontier of a crawl on NATS (`quarry crawl --frontier`): list its
+        /// dead-letter stream instead.
+        #[arg(long, value_name = "URL", conflicts_with = "data")]
+        frontier: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -59,8 +65,25 @@ fn open_frontier(data: &std::path::Path) -> anyhow::Result<Frontier> {
 /// `quarry errors …`.
 pub async fn run(command: ErrorsCommand, _config: Config) -> anyhow::Result<ExitCode> {
     match command {
-        ErrorsCommand::List { data, json } => {
-            let letters = open_frontier(&data)?.dead_letters()?;
+        ErrorsCommand::List {
+            data,
+            frontier,
+            json,
+        } => {
+            let (letters, retry_hint) = match (&data, &frontier) {
+                (Some(data), _) => (
+                    open_frontier(data)?.dead_letters()?,
+                    format!("`quarry errors retry --data {}` requeues them", data.display()),
+                ),
+                (None, Some(url)) => {
+                    let url = FrontierUrl::parse(url).map_err(|e| UsageError(e.to_string()))?;
+                    let nats = Nats::connect(&url).await?;
+                    (nats.dead_letters().await?, format!("in the dead-letter stream of {}", url.server))
+                }
+                (None, None) => {
+                    return Err(UsageError("give --data DIR or --frontier URL".into()).into());
+                }
+            };
             let mut groups: BTreeMap<(&str, &str), Vec<&DeadLetter>> = BTreeMap::new();
             for letter in &letters {
                 groups
@@ -92,11 +115,7 @@ pub async fn run(command: ErrorsCommand, _config: Config) -> anyhow::Result<Exit
                         );
                     }
                 }
-                println!(
-                    "{} URLs; `quarry errors retry --data {}` requeues them",
-                    letters.len(),
-                    data.display()
-                );
+                println!("{} URLs; {retry_hint}", letters.len());
             }
         }
         ErrorsCommand::Retry { data, host } => {

@@ -4,6 +4,7 @@
 mod binary;
 mod crash;
 mod disk_full;
+mod distributed;
 mod errors;
 mod hostile;
 mod object_store;

@@ -1,0 +1,273 @@
+//! A crawl shared by several `quarry crawl --frontier nats://…` workers over a real NATS
+//! server with JetStream on loopback (Debian's `nats-server`): the workers split the hosts
+//! between them and store every page of a many-host site exactly once. With a worker
+//! killed mid-crawl, the others finish it with no page lost, and only the URLs that
+//! worker held are fetched twice. Given-up URLs land in the dead-letter stream that
+//! `quarry errors list --frontier` reads.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use quarry_pagestore::PageStore;
+use quarry_tests::binary::{KillOnDrop, quarry_bin, run_quarry};
+use quarry_tests::fixture::{FixtureOptions, FixtureSite, expected_pages, generated_pages};
+use quarry_tests::nats::NatsServer;
+
+/// Hosts of the many-host site, on 127.0.0.10 and up (one address each).
+const HOSTS: u8 = 6;
+/// Generated pages per host (besides the fixture's own).
+const PAGES: usize = 30;
+/// `max_concurrent_fetches` of each worker; a worker holds at most 4× as many URLs.
+const FETCHES: usize = 4;
+
+struct Crawl {
+    dir: tempfile::TempDir,
+    sites: Vec<FixtureSite>,
+    seeds: PathBuf,
+    config: PathBuf,
+}
+
+impl Crawl {
+    fn new(latency: Duration, failing: bool) -> Crawl {
+        let dir = tempfile::tempdir().unwrap();
+        let sites: Vec<FixtureSite> = (0..HOSTS)
+            .map(|i| {
+                FixtureSite::start(FixtureOptions {
+                    generated_pages: PAGES,
+                    page_latency: latency,
+                    failing_pages: failing && i == 0,
+                    bind_ip: Some(Ipv4Addr::new(127, 0, 0, 10 + i)),
+                    ..FixtureOptions::default()
+                })
+            })
+            .collect();
+        let seeds = dir.path().join("seeds.txt");
+        let lines: Vec<String> = sites.iter().map(|site| site.url("/")).collect();
+        std::fs::write(&seeds, lines.join("\n")).unwrap();
+        let config = dir.path().join("quarry.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[crawl]\nmax_concurrent_fetches = {FETCHES}\nretry_backoff_ms = [100, 200]\n"
+            ),
+        )
+        .unwrap();
+        Crawl {
+            dir,
+            sites,
+            seeds,
+            config,
+        }
+    }
+
+    fn data(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn worker(&self, frontier: &str, name: &str) -> KillOnDrop {
+        let child = Command::new(quarry_bin())
+            .args(["crawl", "--seeds"])
+            .arg(&self.seeds)
+            .arg("--data")
+            .arg(self.data(name))
+            .args(["--delay-ms", "0", "--allow-private-addresses", "--frontier", frontier])
+            .arg("--config")
+            .arg(&self.config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start a worker");
+        KillOnDrop(child)
+    }
+
+    /// Every page the sites should yield, as URLs.
+    fn expected(&self) -> BTreeSet<String> {
+        let mut paths = expected_pages();
+        paths.extend(generated_pages(PAGES));
+        self.sites
+            .iter()
+            .flat_map(|site| paths.iter().map(|path| site.url(path)))
+            .collect()
+    }
+
+    /// How often each page (not robots.txt or sitemaps, which every worker owning a host
+    /// reads) was requested, over all sites.
+    fn page_requests(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for site in &self.sites {
+            for path in site.requests() {
+                if path == "/robots.txt" || path.contains("sitemap") {
+                    continue;
+                }
+                *counts.entry(site.url(&path)).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+}
+
+/// Waits for a worker to exit; its stderr if it failed.
+fn finish(mut worker: KillOnDrop, limit: Duration) -> Result<String, String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = worker.0.try_wait().expect("wait") {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = worker.0.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+            }
+            return if status.success() {
+                Ok(stderr)
+            } else {
+                Err(format!("{status}: {stderr}"))
+            };
+        }
+        assert!(Instant::now() < deadline, "a worker did not finish in {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The URLs of the 200 pages stored in the page store of `data` (HTML pages; not the
+/// redirect, error and noindex records).
+fn stored(data: &Path) -> Vec<String> {
+    let dir = data.join("pages");
+    if !dir.is_dir() {
+        return Vec::new();
+    }
+    PageStore::open(&dir)
+        .expect("open")
+        .records(None)
+        .expect("records")
+        .filter_map(|item| item.ok())
+        .map(|(_, record)| record.url)
+        .collect()
+}
+
+fn stored_count(data: &Path) -> usize {
+    std::panic::catch_unwind(|| stored(data).len()).unwrap_or(0)
+}
+
+#[test]
+fn workers_share_a_crawl_and_each_page_is_fetched_once() {
+    let Some(nats) = NatsServer::start("workers_share_a_crawl_and_each_page_is_fetched_once")
+    else {
+        return;
+    };
+    let crawl = Crawl::new(Duration::from_millis(5), true);
+    let frontier = nats.frontier("shared");
+    let workers: Vec<KillOnDrop> = ["w1", "w2"]
+        .iter()
+        .map(|name| crawl.worker(&frontier, name))
+        .collect();
+    for worker in workers {
+        finish(worker, Duration::from_secs(120)).unwrap();
+    }
+    let (first, second) = (stored(&crawl.data("w1")), stored(&crawl.data("w2")));
+    assert!(
+        !first.is_empty() && !second.is_empty(),
+        "both workers crawled: {} and {}",
+        first.len(),
+        second.len()
+    );
+    let all: BTreeSet<String> = first.iter().chain(&second).cloned().collect();
+    let expected = crawl.expected();
+    let missing: Vec<_> = expected.difference(&all).collect();
+    assert!(missing.is_empty(), "never stored: {missing:?}");
+    // No URL was stored by both, and no page was requested twice.
+    let both: Vec<_> = first
+        .iter()
+        .collect::<BTreeSet<_>>()
+        .intersection(&second.iter().collect())
+        .cloned()
+        .collect();
+    assert!(both.is_empty(), "stored twice: {both:?}");
+    let twice: Vec<_> = crawl
+        .page_requests()
+        .into_iter()
+        // /flaky.html and /broken.html are retried by design.
+        .filter(|(url, n)| *n > 1 && !url.contains("flaky") && !url.contains("broken"))
+        .collect();
+    assert!(twice.is_empty(), "fetched more than once: {twice:?}");
+
+    // The page that always fails is a dead letter of the shared crawl.
+    let output = run_quarry(&["errors", "list", "--frontier", &frontier, "--json"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let listing: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let urls: Vec<&str> = listing["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|group| group["urls"].as_array().unwrap())
+        .map(|letter| letter["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(urls, [crawl.sites[0].url("/broken.html")], "{listing}");
+}
+
+#[test]
+fn a_worker_killed_mid_crawl_loses_no_page() {
+    let Some(nats) = NatsServer::start("a_worker_killed_mid_crawl_loses_no_page") else {
+        return;
+    };
+    let crawl = Crawl::new(Duration::from_millis(30), false);
+    let frontier = nats.frontier("killed");
+    let mut victim = crawl.worker(&frontier, "w1");
+    let others: Vec<KillOnDrop> = ["w2", "w3"]
+        .iter()
+        .map(|name| crawl.worker(&frontier, name))
+        .collect();
+    // Kill worker 1 once it has stored a few pages, well before the crawl ends.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stored_count(&crawl.data("w1")) < 5 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    victim.0.kill().expect("kill -9");
+    let _ = victim.0.wait();
+    let killed_at = stored_count(&crawl.data("w1"));
+    for worker in others {
+        finish(worker, Duration::from_secs(120)).unwrap();
+    }
+    let all: BTreeSet<String> = ["w1", "w2", "w3"]
+        .iter()
+        .flat_map(|name| stored(&crawl.data(name)))
+        .collect();
+    let expected = crawl.expected();
+    assert!(
+        all.len() > killed_at,
+        "the others crawled on after the kill"
+    );
+    let missing: Vec<_> = expected.difference(&all).collect();
+    assert!(missing.is_empty(), "lost: {missing:?}");
+    // Only what the killed worker held (at most 4 × its fetches) came twice, none thrice.
+    let requests = crawl.page_requests();
+    let twice: Vec<_> = requests.iter().filter(|(_, n)| **n == 2).collect();
+    let more: Vec<_> = requests.iter().filter(|(_, n)| **n > 2).collect();
+    assert!(more.is_empty(), "{more:?}");
+    assert!(twice.len() <= 4 * FETCHES, "{} refetched: {twice:?}", twice.len());
+}
+
+#[test]
+fn bad_frontier_urls_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let seeds = dir.path().join("seeds.txt");
+    std::fs::write(&seeds, "http://127.0.0.1:9/\n").unwrap();
+    for url in ["http://127.0.0.1:4222", "nats://", "nats://127.0.0.1:4222/bad name!"] {
+        let output = run_quarry(&[
+            "crawl",
+            "--seeds",
+            &seeds.display().to_string(),
+            "--data",
+            &dir.path().join("data").display().to_string(),
+            "--frontier",
+            url,
+        ]);
+        assert_eq!(output.status.code(), Some(2), "{url}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("invalid frontier URL"),
+            "{url}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

@@ -121,7 +121,10 @@ impl Pages {
     }
 
     /// The checkpoint `consumer` saved last.
-    pub async fn load_checkpoint(&self, consumer: &str) -> Result<Option<RecordPosition>, StoreError> {
+    pub async fn load_checkpoint(
+        &self,
+        consumer: &str,
+    ) -> Result<Option<RecordPosition>, StoreError> {
         match &self.remote {
             Some(remote) => remote.load_checkpoint(consumer).await,
             None => self.local.load_checkpoint(consumer),

@@ -13,15 +13,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use quarry_pagestore::{PageRecord, PageStore, SegmentId, SegmentWriter, StoreError, WriterOptions, charset};
+use quarry_pagestore::{
+    PageRecord, PageStore, SegmentId, SegmentWriter, StoreError, WriterOptions, charset,
+};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::canonical::{CanonicalUrl, UrlPolicy};
 use crate::config::{CrawlConfig, Scope};
+use crate::distributed::{Incoming, Outcome, SharedFrontier};
 use crate::extract::{PageLinks, extract_links, x_robots_tag};
 use crate::fetch::{FetchError, Fetched, Fetcher, PageResponse, RobotsResponse, build_fetcher};
-use crate::distributed::{Incoming, Outcome, SharedFrontier};
 use crate::frontier::{
     Completion, DeadLetter, Disposition, FetchRecord, Frontier, FrontierError, NewUrl, NextUrl,
     QueuedUrl, UrlLimits, UrlState, now_ms,
@@ -197,7 +199,12 @@ impl Crawler {
         pages: &Path,
         config: CrawlConfig,
     ) -> Result<Crawler, CrawlError> {
-        Crawler::open_inner(data_dir, &DataLayout::new(data_dir).frontier(), pages, config)
+        Crawler::open_inner(
+            data_dir,
+            &DataLayout::new(data_dir).frontier(),
+            pages,
+            config,
+        )
     }
 
     fn open_inner(

@@ -95,7 +95,8 @@ impl RemoteStore {
         if parsed.query().is_some() || parsed.fragment().is_some() {
             return Err(invalid("a query or fragment has no meaning here".into()));
         }
-        let prefix = ObjectPath::from_url_path(parsed.path()).map_err(|e| invalid(e.to_string()))?;
+        let prefix =
+            ObjectPath::from_url_path(parsed.path()).map_err(|e| invalid(e.to_string()))?;
         let objects = object_store::aws::AmazonS3Builder::from_env()
             .with_url(url)
             .build()
@@ -337,7 +338,9 @@ impl RemoteStore {
                     .await
                     .map_err(|e| StoreError::io(&temp, e))?;
             }
-            file.sync_all().await.map_err(|e| StoreError::io(&temp, e))?;
+            file.sync_all()
+                .await
+                .map_err(|e| StoreError::io(&temp, e))?;
             let target = dir.join(name);
             tokio::fs::rename(&temp, &target)
                 .await

@@ -42,7 +42,11 @@ pub(crate) struct Aged {
 
 /// The segments (ascending) that retention deletes: wholly before `consumed`, not the last
 /// one, and last written more than `older_than` ago.
-pub(crate) fn doomed(segments: &[Aged], consumed: RecordPosition, older_than: Duration) -> Vec<Aged> {
+pub(crate) fn doomed(
+    segments: &[Aged],
+    consumed: RecordPosition,
+    older_than: Duration,
+) -> Vec<Aged> {
     let last = segments.last().map(|s| s.id);
     let now = SystemTime::now();
     segments
@@ -72,7 +76,10 @@ pub(crate) fn encode(retired: &Retired) -> Vec<u8> {
 }
 
 /// Parses `retired.json` read from `path` (a file or an object URL, for the error).
-pub(crate) fn decode(bytes: &[u8], path: impl Into<std::path::PathBuf>) -> Result<Retired, StoreError> {
+pub(crate) fn decode(
+    bytes: &[u8],
+    path: impl Into<std::path::PathBuf>,
+) -> Result<Retired, StoreError> {
     serde_json::from_slice(bytes).map_err(|source| StoreError::Checkpoint {
         path: path.into(),
         source,

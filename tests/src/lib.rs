@@ -4,5 +4,5 @@
 pub mod binary;
 pub mod fixture;
 pub mod hostile;
-pub mod s3;
 pub mod nats;
+pub mod s3;

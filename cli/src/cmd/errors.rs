@@ -73,12 +73,18 @@ pub async fn run(command: ErrorsCommand, _config: Config) -> anyhow::Result<Exit
             let (letters, retry_hint) = match (&data, &frontier) {
                 (Some(data), _) => (
                     open_frontier(data)?.dead_letters()?,
-                    format!("`quarry errors retry --data {}` requeues them", data.display()),
+                    format!(
+                        "`quarry errors retry --data {}` requeues them",
+                        data.display()
+                    ),
                 ),
                 (None, Some(url)) => {
                     let url = FrontierUrl::parse(url).map_err(|e| UsageError(e.to_string()))?;
                     let nats = Nats::connect(&url).await?;
-                    (nats.dead_letters().await?, format!("in the dead-letter stream of {}", url.server))
+                    (
+                        nats.dead_letters().await?,
+                        format!("in the dead-letter stream of {}", url.server),
+                    )
                 }
                 (None, None) => {
                     return Err(UsageError("give --data DIR or --frontier URL".into()).into());

@@ -203,7 +203,11 @@ async fn consumed_by_all(
     let names = entries
         .flatten()
         .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
-        .chain(saved.iter().map(|name| format!("index-{}", name.trim_start_matches("indexer-"))));
+        .chain(
+            saved
+                .iter()
+                .map(|name| format!("index-{}", name.trim_start_matches("indexer-"))),
+        );
     for name in names {
         let Some((_, count)) = name
             .strip_prefix("index-shard-")

@@ -32,7 +32,7 @@ struct Crawl {
 
 impl Crawl {
     fn new(latency: Duration, failing: bool) -> Crawl {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("temp dir");
         let sites: Vec<FixtureSite> = (0..HOSTS)
             .map(|i| {
                 FixtureSite::start(FixtureOptions {
@@ -46,15 +46,13 @@ impl Crawl {
             .collect();
         let seeds = dir.path().join("seeds.txt");
         let lines: Vec<String> = sites.iter().map(|site| site.url("/")).collect();
-        std::fs::write(&seeds, lines.join("\n")).unwrap();
+        std::fs::write(&seeds, lines.join("\n")).expect("seeds");
         let config = dir.path().join("quarry.toml");
         std::fs::write(
             &config,
-            format!(
-                "[crawl]\nmax_concurrent_fetches = {FETCHES}\nretry_backoff_ms = [100, 200]\n"
-            ),
+            format!("[crawl]\nmax_concurrent_fetches = {FETCHES}\nretry_backoff_ms = [100, 200]\n"),
         )
-        .unwrap();
+        .expect("config");
         Crawl {
             dir,
             sites,
@@ -73,7 +71,13 @@ impl Crawl {
             .arg(&self.seeds)
             .arg("--data")
             .arg(self.data(name))
-            .args(["--delay-ms", "0", "--allow-private-addresses", "--frontier", frontier])
+            .args([
+                "--delay-ms",
+                "0",
+                "--allow-private-addresses",
+                "--frontier",
+                frontier,
+            ])
             .arg("--config")
             .arg(&self.config)
             .env("RUST_LOG", "warn")
@@ -125,7 +129,10 @@ fn finish(mut worker: KillOnDrop, limit: Duration) -> Result<String, String> {
                 Err(format!("{status}: {stderr}"))
             };
         }
-        assert!(Instant::now() < deadline, "a worker did not finish in {limit:?}");
+        assert!(
+            Instant::now() < deadline,
+            "a worker did not finish in {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -194,7 +201,11 @@ fn workers_share_a_crawl_and_each_page_is_fetched_once() {
 
     // The page that always fails is a dead letter of the shared crawl.
     let output = run_quarry(&["errors", "list", "--frontier", &frontier, "--json"]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let listing: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let urls: Vec<&str> = listing["groups"]
         .as_array()
@@ -245,7 +256,11 @@ fn a_worker_killed_mid_crawl_loses_no_page() {
     let twice: Vec<_> = requests.iter().filter(|(_, n)| **n == 2).collect();
     let more: Vec<_> = requests.iter().filter(|(_, n)| **n > 2).collect();
     assert!(more.is_empty(), "{more:?}");
-    assert!(twice.len() <= 4 * FETCHES, "{} refetched: {twice:?}", twice.len());
+    assert!(
+        twice.len() <= 4 * FETCHES,
+        "{} refetched: {twice:?}",
+        twice.len()
+    );
 }
 
 #[test]
@@ -253,7 +268,11 @@ fn bad_frontier_urls_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     let seeds = dir.path().join("seeds.txt");
     std::fs::write(&seeds, "http://127.0.0.1:9/\n").unwrap();
-    for url in ["http://127.0.0.1:4222", "nats://", "nats://127.0.0.1:4222/bad name!"] {
+    for url in [
+        "http://127.0.0.1:4222",
+        "nats://",
+        "nats://127.0.0.1:4222/bad name!",
+    ] {
         let output = run_quarry(&[
             "crawl",
             "--seeds",

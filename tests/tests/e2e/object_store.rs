@@ -124,8 +124,7 @@ fn stored_urls(dir: &Path) -> BTreeSet<String> {
 
 #[test]
 fn crawl_to_s3_then_index_elsewhere_update_and_retire() {
-    let Some(moto) = MotoServer::start("crawl_to_s3_then_index_elsewhere_update_and_retire")
-    else {
+    let Some(moto) = MotoServer::start("crawl_to_s3_then_index_elsewhere_update_and_retire") else {
         return;
     };
     moto.create_bucket("quarry");
@@ -173,8 +172,10 @@ fn crawl_to_s3_then_index_elsewhere_update_and_retire() {
         "local crawl",
     );
     let reference_arg = reference.display().to_string();
-    let local =
-        succeeded(&run_quarry(&["index", "rebuild", "--data", &reference_arg]), "local rebuild");
+    let local = succeeded(
+        &run_quarry(&["index", "rebuild", "--data", &reference_arg]),
+        "local rebuild",
+    );
 
     // Another data directory, sharing nothing with the crawler but the bucket.
     let indexer_arg = indexer.display().to_string();
@@ -185,7 +186,11 @@ fn crawl_to_s3_then_index_elsewhere_update_and_retire() {
     rebuild.extend(with_store.iter().map(|s| s.to_string()));
     let output = quarry(&rebuild, &env);
     let built = succeeded(&output, "rebuild from s3");
-    assert!(text(&output.stderr).contains("downloaded"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("downloaded"),
+        "{}",
+        text(&output.stderr)
+    );
     assert_eq!(documents(&built), documents(&local), "{built}\n{local}");
     for query in ["volcano", "glacier ice", "lava"] {
         assert_eq!(hits(&indexer, query), hits(&reference, query), "{query}");
@@ -208,20 +213,27 @@ fn crawl_to_s3_then_index_elsewhere_update_and_retire() {
         ..FixtureOptions::default()
     });
     succeeded(
-        &quarry(&crawl_args(dir.path(), &second, &crawler, &with_store), &env),
+        &quarry(
+            &crawl_args(dir.path(), &second, &crawler, &with_store),
+            &env,
+        ),
         "second crawl to s3",
     );
     let second_ids = remote_ids(&remote);
     assert!(
-        second_ids[1..].iter().all(|id| id > first_ids.last().unwrap()),
+        second_ids[1..]
+            .iter()
+            .all(|id| id > first_ids.last().unwrap()),
         "{first_ids:?} then {second_ids:?}"
     );
     succeeded(
         &quarry(&crawl_args(dir.path(), &second, &reference, &[]), &[]),
         "second local crawl",
     );
-    let local =
-        succeeded(&run_quarry(&["index", "update", "--data", &reference_arg]), "local update");
+    let local = succeeded(
+        &run_quarry(&["index", "update", "--data", &reference_arg]),
+        "local update",
+    );
 
     let mut update = rebuild.clone();
     update[1] = "update".into();
@@ -230,10 +242,7 @@ fn crawl_to_s3_then_index_elsewhere_update_and_retire() {
     assert!(updated.starts_with("updated to"), "{updated}");
     assert_eq!(documents(&updated), documents(&local), "{updated}\n{local}");
     assert!(
-        text(&output.stderr).contains(&format!(
-            "downloaded {} segment(s)",
-            second_ids.len() - 1
-        )),
+        text(&output.stderr).contains(&format!("downloaded {} segment(s)", second_ids.len() - 1)),
         "only the new segments come down: {}",
         text(&output.stderr)
     );
@@ -350,9 +359,19 @@ fn bad_store_urls_and_missing_buckets_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data_arg = data.display().to_string();
-    for url in ["ftp://host/x", "s3://", "file://relative/path", "s3://b/p?x=1"] {
+    for url in [
+        "ftp://host/x",
+        "s3://",
+        "file://relative/path",
+        "s3://b/p?x=1",
+    ] {
         let output = run_quarry(&["index", "rebuild", "--data", &data_arg, "--store", url]);
-        assert_eq!(output.status.code(), Some(2), "{url}: {}", text(&output.stderr));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{url}: {}",
+            text(&output.stderr)
+        );
         assert!(
             text(&output.stderr).contains("page store URL"),
             "{url}: {}",
@@ -365,7 +384,12 @@ fn bad_store_urls_and_missing_buckets_are_clear_errors() {
     };
     let site = FixtureSite::start(FixtureOptions::default());
     let output = quarry(
-        &crawl_args(dir.path(), &site, &data, &["--store", "s3://no-such-bucket/x"]),
+        &crawl_args(
+            dir.path(),
+            &site,
+            &data,
+            &["--store", "s3://no-such-bucket/x"],
+        ),
         &moto.env(),
     );
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
@@ -374,9 +398,19 @@ fn bad_store_urls_and_missing_buckets_are_clear_errors() {
         "{}",
         text(&output.stderr)
     );
-    assert!(site.requests().is_empty(), "nothing fetched before the store answered");
+    assert!(
+        site.requests().is_empty(),
+        "nothing fetched before the store answered"
+    );
     let output = run_quarry_env(
-        &["index", "rebuild", "--data", &data_arg, "--store", "s3://no-such-bucket/x"],
+        &[
+            "index",
+            "rebuild",
+            "--data",
+            &data_arg,
+            "--store",
+            "s3://no-such-bucket/x",
+        ],
         &moto.env(),
     );
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Quarry benchmark harness: Quarry vs peers, measured in the same run on the same data.
 #
-#   bench/run.sh [crawl|index|query|shards|frontier|all] [--smoke] [--reps N] [--keep]
+#   bench/run.sh [crawl|index|query|shards|frontier|workers|all] [--smoke] [--reps N] [--keep]
 #
 #   crawl     quarry crawl (1 and 4 connections per host; response_time_factor default and
 #             0) vs wget --recursive, with and without --warc-file, on the PostgreSQL docs;
 #             spider_cli (crawl and download); quarry on 200 loopback hosts with a per-host
 #             delay (achieved vs ideal rate)
+#   workers   the many-host crawl shared by 1, 2 and 3 `quarry crawl --frontier nats://…`
+#             processes (a nats-server on loopback), with the per-host delay and with none,
+#             next to one local quarry crawl
 #   frontier  quarry crawl of a site whose every page links to 2,000 new URLs, capped at
 #             520 pages (≥ 1M URLs in the frontier): peak RSS, pages/s
 #   index     quarry index rebuild vs SQLite FTS5 and tantivy-py on the same text
@@ -42,7 +45,7 @@ KEEP=0
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case $1 in
-        crawl | index | query | shards | frontier | all) SECTION=$1 ;;
+        crawl | index | query | shards | frontier | workers | all) SECTION=$1 ;;
         --smoke) SMOKE=1 ;;
         --reps) REPS=$2; shift ;;
         --keep) KEEP=1 ;;
@@ -284,6 +287,69 @@ crawl_manyhost_runs() {
         record "{\"section\": \"manyhost\", \"tool\": \"wget --recursive --wait $wait_s (sequential)\", \"hosts\": $few, \"delay_ms\": $MANY_DELAY_MS, \"rep\": 1, \"pages\": $PAGES, $(time_fields "$base")}"
         rm -rf "$dir"
     fi
+}
+
+# ---------------------------------------------------------------------------------------
+# workers: one crawl shared by 1, 2 and 3 `quarry crawl --frontier nats://…` processes
+workers_runs() {
+    if ! command -v nats-server >/dev/null 2>&1; then
+        apt_install nats-server || true
+    fi
+    if ! command -v nats-server >/dev/null 2>&1; then
+        warn "no nats-server: skipping the shared-frontier section"
+        return
+    fi
+    local seeds=$WORK/many-seeds.txt h n w rep base delay pids port log pages
+    : >"$seeds"
+    for ((h = 1; h <= MANY_HOSTS; h++)); do
+        echo "http://127.0.0.$((h + 1)):$MANY_PORT/index.html" >>"$seeds"
+    done
+    mkdir -p "$WORK/workers"
+    log=$WORK/workers/nats.log
+    rm -rf "$WORK/workers/js"
+    nats-server -js -a 127.0.0.1 -p -1 -sd "$WORK/workers/js" 2>"$log" &
+    BG_PIDS+=("$!")
+    for _ in $(seq 50); do
+        port=$(grep -o 'client connections on 127.0.0.1:[0-9]*' "$log" | grep -o '[0-9]*$' || true)
+        [ -n "$port" ] && break
+        sleep 0.1
+    done
+    [ -n "$port" ] || die "nats-server did not start: $(tail -n 3 "$log")"
+    for delay in "$MANY_DELAY_MS" 0; do
+        for n in 1 2 3; do
+            for ((rep = 1; rep <= REPS; rep++)); do
+                log "crawl $MANY_HOSTS hosts, delay $delay ms: $n worker(s) on NATS, run $rep/$REPS"
+                pids=()
+                local start_ns end_ns
+                start_ns=$(date +%s%N)
+                for ((w = 1; w <= n; w++)); do
+                    base=$WORK/workers/d$delay-n$n-r$rep-w$w
+                    rm -rf "$base.data"
+                    timed "$base" timeout "$CMD_TIMEOUT" "$QUARRY_BIN" --config "$(quarry_config 1)" crawl \
+                        --seeds "$seeds" --data "$base.data" --allow-private-addresses --max-depth 1000 \
+                        --delay-ms "$delay" --frontier "nats://127.0.0.1:$port/d${delay}n${n}r${rep}" &
+                    pids+=("$!")
+                done
+                for pid in "${pids[@]}"; do
+                    wait "$pid" || die "a shared-crawl worker failed: $(tail -n 5 "$WORK"/workers/d$delay-n$n-r$rep-w*.err)"
+                done
+                end_ns=$(date +%s%N)
+                pages=0
+                local rss=0 cpu=0
+                for ((w = 1; w <= n; w++)); do
+                    base=$WORK/workers/d$delay-n$n-r$rep-w$w
+                    fix_time "$base"
+                    pages=$((pages + $(grep -o 'stored [0-9]* pages' "$base.out" | grep -o '[0-9]*' || echo 0)))
+                    read -r _ wrss user sys <"$base.time.last"
+                    [ "$wrss" -gt "$rss" ] && rss=$wrss
+                    cpu=$(python3 -c "print($cpu + $user + $sys)")
+                    rm -rf "$base.data"
+                done
+                check "$([ "$pages" -gt 0 ] && echo 1)" "the shared crawl stored no pages"
+                record "{\"section\": \"manyhost\", \"tool\": \"quarry, $n worker(s) on NATS, delay $delay ms\", \"hosts\": $MANY_HOSTS, \"delay_ms\": $delay, \"rep\": $rep, \"pages\": $pages, \"wall_s\": $(python3 -c "print(($end_ns - $start_ns) / 1e9)"), \"rss_kb\": $rss, \"user_s\": $cpu, \"sys_s\": 0}"
+            done
+        done
+    done
 }
 
 # ---------------------------------------------------------------------------------------
@@ -558,7 +624,8 @@ main() {
         index) index_runs ;;
         query) query_runs ;;
         shards) shard_runs ;;
-        all) detect_spider; crawl_site_runs; crawl_manyhost_runs; frontier_runs; index_runs; query_runs; shard_runs ;;
+        workers) crawl_manyhost_runs; workers_runs ;;
+        all) detect_spider; crawl_site_runs; crawl_manyhost_runs; workers_runs; frontier_runs; index_runs; query_runs; shard_runs ;;
     esac
     local smoke_flag=()
     [ "$SMOKE" = 1 ] && smoke_flag=(--smoke)

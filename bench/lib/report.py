@@ -96,7 +96,7 @@ def crawl_tables(rows):
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for (tool,), rs in groups(many, "tool").items():
             m, b = rate(rs, "pages", "wall_s")
-            ideal = rs[0]["hosts"] * 1000 / rs[0]["delay_ms"]
+            ideal = rs[0]["hosts"] * 1000 / rs[0]["delay_ms"] if rs[0]["delay_ms"] else None
             for r in rs:
                 r["cpu_s"] = r["user_s"] + r["sys_s"]
             print(f"| {tool} | {rs[0]['hosts']} | {rs[0]['delay_ms']} | {len(rs)} | "

@@ -259,6 +259,7 @@ crawl_site_runs() {
 
 crawl_manyhost_runs() {
     local seeds=$WORK/many-seeds.txt rep base h
+    mkdir -p "$WORK/crawl"
     : >"$seeds"
     for ((h = 1; h <= MANY_HOSTS; h++)); do
         echo "http://127.0.0.$((h + 1)):$MANY_PORT/index.html" >>"$seeds"

@@ -43,8 +43,14 @@ use tracing::{debug, info, warn};
 use crate::canonical::CanonicalUrl;
 use crate::frontier::{DeadLetter, NewUrl};
 
-/// Partitions of the work queue: the unit of ownership (and of parallelism).
-pub const PARTITIONS: u32 = 32;
+/// Partitions of the work queue: the unit of ownership (and of parallelism). Many, so that
+/// a partition holds few hosts: a worker reads each partition in order, and a partition
+/// whose next URLs all belong to one host would hold its other hosts back.
+pub const PARTITIONS: u32 = 128;
+/// URLs a worker holds per partition: enough to keep each of its hosts busy.
+const PER_PARTITION: usize = 4;
+/// The longest pause before looking again at a partition found empty.
+const EMPTY_BACKOFF_MAX: Duration = Duration::from_millis(800);
 /// How long a partition lease (and a worker's announcement) lives without renewal.
 pub const LEASE_TTL: Duration = Duration::from_secs(6);
 /// How often leases are renewed and shares recomputed.
@@ -224,6 +230,27 @@ impl std::fmt::Debug for Nats {
     }
 }
 
+/// The stream of `config`, created if missing. Workers starting together race to create
+/// it, and the loser's create fails (as a subject overlap): then it is there to open.
+async fn ensure_stream(
+    js: &jetstream::Context,
+    config: stream::Config,
+) -> Result<stream::Stream, String> {
+    let name = config.name.clone();
+    match js.get_or_create_stream(config).await {
+        Ok(stream) => Ok(stream),
+        Err(error) => {
+            for _ in 0..5 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if let Ok(stream) = js.get_stream(&name).await {
+                    return Ok(stream);
+                }
+            }
+            Err(error.to_string())
+        }
+    }
+}
+
 /// The partition of a host key.
 pub fn partition_of(host_key: &str) -> u32 {
     let digest = Sha1::digest(host_key.as_bytes());
@@ -256,38 +283,46 @@ impl Nats {
             .map_err(|e| fail("connecting", &e))?;
         let js = jetstream::new(client);
         let name = &url.name;
-        let frontier = js
-            .get_or_create_stream(stream::Config {
+        let frontier = ensure_stream(
+            &js,
+            stream::Config {
                 name: format!("{}_FRONTIER", name.to_uppercase()),
                 subjects: vec![format!("{name}.frontier.*")],
                 retention: stream::RetentionPolicy::WorkQueue,
                 duplicate_window: Duration::from_secs(120),
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| fail("creating the frontier stream", &e))?;
-        js.get_or_create_stream(stream::Config {
-            name: format!("{}_DEAD", name.to_uppercase()),
-            subjects: vec![format!("{name}.dead")],
-            ..Default::default()
-        })
+            },
+        )
+        .await
+        .map_err(|e| fail("creating the frontier stream", &e))?;
+        ensure_stream(
+            &js,
+            stream::Config {
+                name: format!("{}_DEAD", name.to_uppercase()),
+                subjects: vec![format!("{name}.dead")],
+                ..Default::default()
+            },
+        )
         .await
         .map_err(|e| fail("creating the dead-letter stream", &e))?;
         for partition in 0..PARTITIONS {
-            frontier
-                .get_or_create_consumer(
-                    &format!("part-{partition}"),
-                    consumer::pull::Config {
-                        durable_name: Some(format!("part-{partition}")),
-                        filter_subject: format!("{name}.frontier.{partition}"),
-                        ack_policy: consumer::AckPolicy::Explicit,
-                        backoff: BACKOFF.to_vec(),
-                        max_deliver: MAX_DELIVER,
-                        ..Default::default()
-                    },
-                )
-                .await
-                .map_err(|e| fail("creating the partition consumers", &e))?;
+            let durable = format!("part-{partition}");
+            let config = consumer::pull::Config {
+                durable_name: Some(durable.clone()),
+                filter_subject: format!("{name}.frontier.{partition}"),
+                ack_policy: consumer::AckPolicy::Explicit,
+                backoff: BACKOFF.to_vec(),
+                max_deliver: MAX_DELIVER,
+                ..Default::default()
+            };
+            if let Err(error) = frontier.get_or_create_consumer(&durable, config).await {
+                // Another worker starting at the same moment may have made it first.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                frontier
+                    .get_consumer::<consumer::pull::Config>(&durable)
+                    .await
+                    .map_err(|_| fail("creating the partition consumers", &error))?;
+            }
         }
         // The buckets' streams are made here, shaped as the KV API makes them: the
         // client's own bucket creation asks for account details that servers before 2.10
@@ -296,17 +331,20 @@ impl Nats {
             let js = js.clone();
             let bucket = format!("{name}_{suffix}");
             async move {
-                js.get_or_create_stream(stream::Config {
-                    name: format!("KV_{bucket}"),
-                    subjects: vec![format!("$KV.{bucket}.>")],
-                    max_messages_per_subject: 1,
-                    max_age,
-                    allow_rollup: true,
-                    deny_delete: true,
-                    allow_direct: true,
-                    discard: stream::DiscardPolicy::New,
-                    ..Default::default()
-                })
+                ensure_stream(
+                    &js,
+                    stream::Config {
+                        name: format!("KV_{bucket}"),
+                        subjects: vec![format!("$KV.{bucket}.>")],
+                        max_messages_per_subject: 1,
+                        max_age,
+                        allow_rollup: true,
+                        deny_delete: true,
+                        allow_direct: true,
+                        discard: stream::DiscardPolicy::New,
+                        ..Default::default()
+                    },
+                )
                 .await
                 .map_err(|e| e.to_string())?;
                 js.get_key_value(bucket).await.map_err(|e| e.to_string())
@@ -509,6 +547,8 @@ impl Nats {
             owned: HashMap::new(),
             held: HashMap::new(),
             window: window.max(1),
+            idle: HashMap::new(),
+            tasks: tokio::task::JoinSet::new(),
             incoming: incoming_tx,
             drained: drained.clone(),
             counters: counters.clone(),
@@ -547,6 +587,21 @@ struct Held {
     messages: Vec<jetstream::Message>,
 }
 
+/// Acknowledges the messages of a finished URL.
+async fn acknowledge(counters: &SharedCounters, url: &str, messages: Vec<jetstream::Message>) {
+    for message in messages {
+        match message.double_ack().await {
+            Ok(()) => {
+                counters.acked.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) => warn!(%error, url, "ack failed; the URL will be redelivered"),
+        }
+    }
+}
+
+/// Outcomes being published and acknowledged at once, per worker.
+const MAX_ACKING: usize = 64;
+
 /// The background task of one worker.
 struct Agent {
     nats: Nats,
@@ -559,6 +614,10 @@ struct Agent {
     /// Messages held, by URL.
     held: HashMap<String, Held>,
     window: usize,
+    /// Outcomes being published and acknowledged.
+    tasks: tokio::task::JoinSet<()>,
+    /// Partitions found empty: when to look again, and the pause used.
+    idle: HashMap<u32, (Instant, Duration)>,
     incoming: mpsc::Sender<Vec<Incoming>>,
     drained: Arc<AtomicBool>,
     counters: Arc<SharedCounters>,
@@ -592,6 +651,7 @@ impl Agent {
                     }
                 }
                 _ = progress.tick() => self.keep_alive().await,
+                Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
                 Some(advisory) = advisories.next() => {
                     if let Err(error) = self.max_delivered(&advisory.payload).await {
                         warn!(%error, "turning a message given up into a dead letter");
@@ -616,27 +676,61 @@ impl Agent {
         self.shut_down().await;
     }
 
+    /// Applies an outcome. Publishing links and acknowledging run as tasks (at most
+    /// [`MAX_ACKING`] at once), so one slow round trip never holds up the pulls.
     async fn apply(&mut self, outcome: Outcome) -> Result<(), DistributedError> {
+        while self.tasks.len() >= MAX_ACKING {
+            let _ = self.tasks.join_next().await;
+        }
+        let nats = self.nats.clone();
+        let counters = self.counters.clone();
         match outcome {
             Outcome::Done { url, discovered } => {
-                if !discovered.is_empty() {
-                    let new = self.nats.publish(&discovered, Some(&url)).await?;
-                    self.counters.published.fetch_add(new, Ordering::Relaxed);
-                    self.counters
-                        .already_seen
-                        .fetch_add(discovered.len() as u64 - new, Ordering::Relaxed);
-                }
-                self.ack(&url, AckKind::Ack).await;
+                let messages = self
+                    .held
+                    .remove(&url)
+                    .map(|h| h.messages)
+                    .unwrap_or_default();
+                self.tasks.spawn(async move {
+                    if !discovered.is_empty() {
+                        match nats.publish(&discovered, Some(&url)).await {
+                            Ok(new) => {
+                                counters.published.fetch_add(new, Ordering::Relaxed);
+                                counters
+                                    .already_seen
+                                    .fetch_add(discovered.len() as u64 - new, Ordering::Relaxed);
+                            }
+                            // Not acknowledged: the page comes again and its links with it.
+                            Err(error) => return warn!(%error, url, "publishing links failed"),
+                        }
+                    }
+                    acknowledge(&counters, &url, messages).await;
+                });
             }
             Outcome::Dead(letter) => {
-                self.nats.publish_dead(&letter).await?;
-                self.counters.dead.fetch_add(1, Ordering::Relaxed);
-                self.ack(&letter.url, AckKind::Ack).await;
+                let messages = self
+                    .held
+                    .remove(&letter.url)
+                    .map(|h| h.messages)
+                    .unwrap_or_default();
+                self.tasks.spawn(async move {
+                    if let Err(error) = nats.publish_dead(&letter).await {
+                        return warn!(%error, url = letter.url, "publishing a dead letter failed");
+                    }
+                    counters.dead.fetch_add(1, Ordering::Relaxed);
+                    acknowledge(&counters, &letter.url, messages).await;
+                });
             }
             Outcome::Released { url } => self.ack(&url, AckKind::Nak(None)).await,
             Outcome::Discovered(urls) => {
-                let new = self.nats.publish(&urls, None).await?;
-                self.counters.published.fetch_add(new, Ordering::Relaxed);
+                self.tasks.spawn(async move {
+                    match nats.publish(&urls, None).await {
+                        Ok(new) => {
+                            counters.published.fetch_add(new, Ordering::Relaxed);
+                        }
+                        Err(error) => warn!(%error, "publishing sitemap URLs failed"),
+                    }
+                });
             }
         }
         Ok(())
@@ -711,7 +805,9 @@ impl Agent {
         }
     }
 
-    /// Pulls messages of the partitions held (not releasing) until `window` are held.
+    /// Pulls messages of the partitions held (not releasing): up to [`PER_PARTITION`] held
+    /// each and `window` in all. A partition found empty is looked at again after a pause
+    /// that doubles up to [`EMPTY_BACKOFF_MAX`].
     async fn pull(&mut self) -> Result<(), DistributedError> {
         let mut partitions: Vec<u32> = self
             .owned
@@ -720,23 +816,45 @@ impl Agent {
             .map(|(&p, _)| p)
             .collect();
         partitions.sort_unstable();
-        let mut batch = Vec::new();
+        let mut per_partition: HashMap<u32, usize> = HashMap::new();
+        for held in self.held.values() {
+            *per_partition.entry(held.partition).or_default() += 1;
+        }
+        let now = Instant::now();
+        // Which partitions to ask, and for how many: within the window in all.
+        let mut budget = self.window.saturating_sub(self.held.len());
+        let mut asks = Vec::new();
         for partition in partitions {
-            let room = self.window.saturating_sub(self.held.len());
-            if room == 0 {
-                break;
-            }
-            let Some(consumer) = self.consumers.get(partition as usize) else {
+            let room = budget.min(
+                PER_PARTITION.saturating_sub(per_partition.get(&partition).copied().unwrap_or(0)),
+            );
+            if room == 0 || self.idle.get(&partition).is_some_and(|(at, _)| *at > now) {
                 continue;
-            };
-            let mut messages = consumer
-                .fetch()
-                .max_messages(room.min(16))
-                .messages()
-                .await
-                .map_err(|e| self.nats.error("pulling", e))?;
-            while let Some(message) = messages.next().await {
-                let message = message.map_err(|e| self.nats.error("pulling", e))?;
+            }
+            budget -= room;
+            asks.push((partition, room));
+        }
+        // One round trip for all of them.
+        let fetches = asks.iter().map(|&(partition, room)| {
+            let consumer = self.consumers.get(partition as usize);
+            async move {
+                let mut got = Vec::new();
+                let Some(consumer) = consumer else {
+                    return Ok((partition, got));
+                };
+                let mut messages = consumer.fetch().max_messages(room).messages().await?;
+                while let Some(message) = messages.next().await {
+                    got.push(message?);
+                }
+                Ok::<_, async_nats::Error>((partition, got))
+            }
+        });
+        let fetched = futures_util::future::join_all(fetches).await;
+        let mut batch = Vec::new();
+        for result in fetched {
+            let (partition, messages) = result.map_err(|e| self.nats.error("pulling", e))?;
+            let got = messages.len();
+            for message in messages {
                 self.counters.pulled.fetch_add(1, Ordering::Relaxed);
                 let Some(item) = serde_json::from_slice::<WorkItem>(&message.payload)
                     .ok()
@@ -767,6 +885,17 @@ impl Agent {
                         });
                     }
                 }
+            }
+            if got == 0 {
+                let pause = self
+                    .idle
+                    .get(&partition)
+                    .map_or(Duration::from_millis(50), |(_, p)| {
+                        (*p * 2).min(EMPTY_BACKOFF_MAX)
+                    });
+                self.idle.insert(partition, (now + pause, pause));
+            } else {
+                self.idle.remove(&partition);
             }
         }
         if !batch.is_empty() && self.incoming.send(batch).await.is_err() {
@@ -879,6 +1008,7 @@ impl Agent {
 
     /// Hands everything back: held messages for immediate redelivery, leases to others.
     async fn shut_down(&mut self) {
+        while self.tasks.join_next().await.is_some() {}
         let urls: Vec<String> = self.held.keys().cloned().collect();
         for url in urls {
             self.ack(&url, AckKind::Nak(None)).await;

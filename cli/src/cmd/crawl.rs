@@ -257,7 +257,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
         None => Crawler::open_at(&args.data, &staging, crawl_config),
         Some(url) => {
             let nats = Nats::connect(url).await?;
-            let window = (crawl_config.max_concurrent_fetches * 4).max(16);
+            let window = (crawl_config.max_concurrent_fetches * 8).max(64);
             let frontier = nats.start(window).await?;
             worker = Some((nats, frontier.counters.clone()));
             Crawler::open_worker(&args.data, &staging, crawl_config, frontier)

@@ -108,3 +108,41 @@ pub fn kill_moments(seed: u64, count: usize, range_ms: std::ops::Range<u64>) -> 
         })
         .collect()
 }
+
+/// Starts `command` (a server that logs its listening address on standard error), reads
+/// its standard error until a line holding `marker` followed by a port, and keeps draining
+/// the rest so the server never blocks on a full pipe. Returns the server, killed when
+/// dropped, and the port.
+///
+/// # Panics
+/// When it cannot be started or exits before printing the marker.
+pub fn spawn_logging_port(mut command: Command, marker: &str) -> (KillOnDrop, u16) {
+    use std::io::{BufRead, Read};
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {command:?}: {e}"));
+    let stderr = child.stderr.take().expect("stderr");
+    let child = KillOnDrop(child);
+    let mut lines = std::io::BufReader::new(stderr);
+    let mut seen = String::new();
+    let port = loop {
+        let mut line = String::new();
+        let read = lines.read_line(&mut line).expect("server stderr");
+        assert!(read > 0, "{command:?} exited: {seen}");
+        seen.push_str(&line);
+        if let Some(port) = line
+            .split(marker)
+            .nth(1)
+            .and_then(|rest| rest.trim().parse::<u16>().ok())
+        {
+            break port;
+        }
+    };
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = lines.read_to_end(&mut sink);
+    });
+    (child, port)
+}

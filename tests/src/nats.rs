@@ -5,11 +5,10 @@
 //! `QUARRY_NATS_SERVER`. When it is missing, [`NatsServer::start`] returns `None` and the
 //! test says it skipped, unless `QUARRY_REQUIRE_NATS=1` (CI sets it).
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use crate::binary::KillOnDrop;
+use crate::binary::{KillOnDrop, spawn_logging_port};
 
 /// A running `nats-server -js`; killed when dropped.
 pub struct NatsServer {
@@ -45,34 +44,12 @@ impl NatsServer {
             return None;
         };
         let store = tempfile::tempdir().expect("jetstream dir");
-        let mut child = Command::new(&path)
+        let mut command = Command::new(&path);
+        command
             .args(["-js", "-a", "127.0.0.1", "-p", "-1", "-sd"])
-            .arg(store.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", path.display()));
-        let stderr = child.stderr.take().expect("nats stderr");
-        let child = KillOnDrop(child);
-        let mut lines = BufReader::new(stderr);
-        let mut seen = String::new();
-        let port = loop {
-            let mut line = String::new();
-            let read = lines.read_line(&mut line).expect("nats stderr");
-            assert!(read > 0, "nats-server exited: {seen}");
-            seen.push_str(&line);
-            if let Some(port) = line
-                .split("Listening for client connections on 127.0.0.1:")
-                .nth(1)
-                .and_then(|rest| rest.trim().parse::<u16>().ok())
-            {
-                break port;
-            }
-        };
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = lines.read_to_end(&mut sink);
-        });
+            .arg(store.path());
+        let (child, port) =
+            spawn_logging_port(command, "Listening for client connections on 127.0.0.1:");
         Some(NatsServer {
             _child: child,
             _store: store,

@@ -6,15 +6,15 @@
 //! skipped, unless `QUARRY_REQUIRE_S3=1` (CI sets it), where a missing server fails the
 //! test.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 
 use quarry_pagestore::RemoteStore;
 
-use crate::binary::KillOnDrop;
+use crate::binary::{KillOnDrop, spawn_logging_port};
 
 /// A running `moto_server`; killed when dropped.
 pub struct MotoServer {
@@ -48,34 +48,9 @@ impl MotoServer {
             );
             return None;
         };
-        let mut child = Command::new(&path)
-            .args(["-H", "127.0.0.1", "-p", "0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", path.display()));
-        let stderr = child.stderr.take().expect("moto stderr");
-        let child = KillOnDrop(child);
-        let mut lines = BufReader::new(stderr);
-        let mut seen = String::new();
-        let port = loop {
-            let mut line = String::new();
-            let read = lines.read_line(&mut line).expect("moto stderr");
-            assert!(read > 0, "moto_server exited: {seen}");
-            seen.push_str(&line);
-            if let Some(port) = line
-                .split("http://127.0.0.1:")
-                .nth(1)
-                .and_then(|rest| rest.trim().parse::<u16>().ok())
-            {
-                break port;
-            }
-        };
-        // Keep draining its log so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = lines.read_to_end(&mut sink);
-        });
+        let mut command = Command::new(&path);
+        command.args(["-H", "127.0.0.1", "-p", "0"]);
+        let (child, port) = spawn_logging_port(command, "http://127.0.0.1:");
         Some(MotoServer {
             _child: child,
             port,

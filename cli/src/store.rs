@@ -197,6 +197,29 @@ impl Pages {
     }
 }
 
+/// The highest segment number in `remote`: a writer numbers its new segments after it.
+pub async fn last_uploaded(remote: &RemoteStore) -> anyhow::Result<Option<SegmentId>> {
+    Ok(remote
+        .segments()
+        .await
+        .with_context(|| format!("listing the page store {}", remote.url()))?
+        .last()
+        .map(|s| s.id))
+}
+
+/// Uploads every segment of `local` (its writer has finished) to `remote`; returns how
+/// many segments and bytes went up.
+pub async fn upload_rest(local: &PageStore, remote: &RemoteStore) -> anyhow::Result<(u64, u64)> {
+    let transfer = remote.upload_sealed(local, false).await.with_context(|| {
+        format!(
+            "uploading the page store to {}: the segments not uploaded stay in {} and go up with the next `quarry crawl` or `quarry import` with this --store",
+            remote.url(),
+            local.dir().display()
+        )
+    })?;
+    Ok((transfer.segments.len() as u64, transfer.bytes))
+}
+
 /// While a writer appends to `local`, uploads its sealed segments to `remote` every
 /// `every`; when `done` resolves, uploads the rest (the writer has finished) and returns
 /// what went up. An upload that fails mid-way is retried on the next tick; the segments
@@ -228,15 +251,6 @@ pub async fn upload_while(
             }
         }
     }
-    let transfer = remote.upload_sealed(local, false).await.with_context(|| {
-        format!(
-            "uploading the page store to {}: the segments not uploaded stay in {} and go up with the next `quarry crawl` or `quarry import` with this --store",
-            remote.url(),
-            local.dir().display()
-        )
-    })?;
-    Ok((
-        segments + transfer.segments.len() as u64,
-        bytes + transfer.bytes,
-    ))
+    let (rest, rest_bytes) = upload_rest(local, remote).await?;
+    Ok((segments + rest, bytes + rest_bytes))
 }

@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 
 use crate::canonical::{CanonicalUrl, UrlPolicy};
 use crate::config::{CrawlConfig, Scope};
-use crate::distributed::{Incoming, Outcome, SharedFrontier};
+use crate::distributed::{Outcome, SharedFrontier};
 use crate::extract::{PageLinks, extract_links, x_robots_tag};
 use crate::fetch::{FetchError, Fetched, Fetcher, PageResponse, RobotsResponse, build_fetcher};
 use crate::frontier::{
@@ -119,7 +119,7 @@ impl DataLayout {
 const SHARED_POLL: Duration = Duration::from_millis(200);
 
 /// The next batch of URLs from the shared frontier (pending forever without one).
-async fn next_shared(shared: &mut Option<SharedFrontier>) -> Option<Vec<Incoming>> {
+async fn next_shared(shared: &mut Option<SharedFrontier>) -> Option<Vec<NewUrl>> {
     match shared {
         Some(shared) => shared.incoming.recv().await,
         None => std::future::pending().await,
@@ -249,10 +249,6 @@ impl Crawler {
         shared: SharedFrontier,
     ) -> Result<Crawler, CrawlError> {
         let path = DataLayout::new(data_dir).worker_frontier();
-        std::fs::create_dir_all(data_dir).map_err(|source| CrawlError::DataDir {
-            path: data_dir.to_path_buf(),
-            source,
-        })?;
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -548,8 +544,7 @@ impl Run<'_> {
 
     /// Takes URLs pulled from the shared frontier into the local working set. One already
     /// finished here (a redelivery), or refused by the URL limits, is acknowledged at once.
-    fn admit(&mut self, batch: Vec<Incoming>) -> Result<(), CrawlError> {
-        let urls: Vec<NewUrl> = batch.into_iter().map(|incoming| incoming.url).collect();
+    fn admit(&mut self, urls: Vec<NewUrl>) -> Result<(), CrawlError> {
         let delay = self.base_delay();
         let mut fresh = Vec::new();
         for new in urls {

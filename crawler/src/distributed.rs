@@ -143,13 +143,6 @@ struct WorkItem {
     redirects: u32,
 }
 
-/// A URL handed to the local scheduler (acknowledged through its [`Outcome`], by URL).
-#[derive(Debug)]
-pub struct Incoming {
-    /// The URL to crawl.
-    pub url: NewUrl,
-}
-
 /// What the local scheduler reports back for a finished URL.
 #[derive(Debug)]
 pub enum Outcome {
@@ -162,11 +155,6 @@ pub enum Outcome {
     },
     /// Given up after its retries: to the dead-letter stream, then ack.
     Dead(DeadLetter),
-    /// Not crawled here (over the page limit, stopped): hand it back for redelivery.
-    Released {
-        /// The URL.
-        url: String,
-    },
     /// URLs found outside a page (sitemaps): publish them.
     Discovered(Vec<NewUrl>),
 }
@@ -192,8 +180,8 @@ pub struct SharedCounters {
 /// outcomes, and whether the whole crawl (all workers) has run out of work.
 #[derive(Debug)]
 pub struct SharedFrontier {
-    /// URLs pulled for this worker.
-    pub incoming: mpsc::Receiver<Vec<Incoming>>,
+    /// URLs pulled for this worker, acknowledged through their [`Outcome`] (by URL).
+    pub incoming: mpsc::Receiver<Vec<NewUrl>>,
     /// Outcomes back to the agent.
     pub outcomes: mpsc::UnboundedSender<Outcome>,
     /// Set while no partition has anything queued or in flight, anywhere.
@@ -618,7 +606,7 @@ struct Agent {
     tasks: tokio::task::JoinSet<()>,
     /// Partitions found empty: when to look again, and the pause used.
     idle: HashMap<u32, (Instant, Duration)>,
-    incoming: mpsc::Sender<Vec<Incoming>>,
+    incoming: mpsc::Sender<Vec<NewUrl>>,
     drained: Arc<AtomicBool>,
     counters: Arc<SharedCounters>,
 }
@@ -721,7 +709,6 @@ impl Agent {
                     acknowledge(&counters, &letter.url, messages).await;
                 });
             }
-            Outcome::Released { url } => self.ack(&url, AckKind::Nak(None)).await,
             Outcome::Discovered(urls) => {
                 self.tasks.spawn(async move {
                     match nats.publish(&urls, None).await {
@@ -778,25 +765,6 @@ impl Agent {
         Ok(())
     }
 
-    async fn ack(&mut self, url: &str, kind: AckKind) {
-        let Some(held) = self.held.remove(url) else {
-            return;
-        };
-        for message in held.messages {
-            let result = match kind {
-                AckKind::Ack => message.double_ack().await,
-                AckKind::Nak(delay) => message.ack_with(AckKind::Nak(delay)).await,
-                _ => Ok(()),
-            };
-            match result {
-                Ok(()) => {
-                    self.counters.acked.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(error) => warn!(%error, url, "ack failed; the URL will be redelivered"),
-            }
-        }
-    }
-
     async fn keep_alive(&self) {
         for held in self.held.values() {
             for message in &held.messages {
@@ -809,13 +777,7 @@ impl Agent {
     /// each and `window` in all. A partition found empty is looked at again after a pause
     /// that doubles up to [`EMPTY_BACKOFF_MAX`].
     async fn pull(&mut self) -> Result<(), DistributedError> {
-        let mut partitions: Vec<u32> = self
-            .owned
-            .iter()
-            .filter(|(_, lease)| !lease.releasing)
-            .map(|(&p, _)| p)
-            .collect();
-        partitions.sort_unstable();
+        let partitions = self.active_partitions();
         let mut per_partition: HashMap<u32, usize> = HashMap::new();
         for held in self.held.values() {
             *per_partition.entry(held.partition).or_default() += 1;
@@ -876,12 +838,10 @@ impl Agent {
                                 messages: vec![message],
                             },
                         );
-                        batch.push(Incoming {
-                            url: NewUrl {
-                                url,
-                                depth: item.depth,
-                                redirects: item.redirects,
-                            },
+                        batch.push(NewUrl {
+                            url,
+                            depth: item.depth,
+                            redirects: item.redirects,
                         });
                     }
                 }
@@ -902,6 +862,18 @@ impl Agent {
             debug!("scheduler gone");
         }
         Ok(())
+    }
+
+    /// The partitions held and not being handed over, ascending.
+    fn active_partitions(&self) -> Vec<u32> {
+        let mut partitions: Vec<u32> = self
+            .owned
+            .iter()
+            .filter(|(_, lease)| !lease.releasing)
+            .map(|(&p, _)| p)
+            .collect();
+        partitions.sort_unstable();
+        partitions
     }
 
     /// Announces this worker, renews its leases, hands over partitions above its share
@@ -947,17 +919,11 @@ impl Agent {
         for partition in lost {
             self.owned.remove(&partition);
         }
-        // Above the share: stop pulling from the extra partitions; hand over those done.
-        let active = self.owned.values().filter(|l| !l.releasing).count();
-        if active > share {
-            let mut extra: Vec<u32> = self
-                .owned
-                .iter()
-                .filter(|(_, l)| !l.releasing)
-                .map(|(&p, _)| p)
-                .collect();
-            extra.sort_unstable_by(|a, b| b.cmp(a));
-            for partition in extra.into_iter().take(active - share) {
+        // Above the share: stop pulling from the extra partitions (the highest numbers);
+        // hand over those done.
+        let active = self.active_partitions();
+        if active.len() > share {
+            for &partition in active.iter().rev().take(active.len() - share) {
                 if let Some(lease) = self.owned.get_mut(&partition) {
                     lease.releasing = true;
                 }
@@ -978,7 +944,7 @@ impl Agent {
         // Below the share: claim free partitions, starting at a place of our own.
         let start = u32::from_str_radix(&self.worker_id[..4], 16).unwrap_or(0) % PARTITIONS;
         for step in 0..PARTITIONS {
-            if self.owned.values().filter(|l| !l.releasing).count() >= share {
+            if self.active_partitions().len() >= share {
                 break;
             }
             let partition = (start + step) % PARTITIONS;
@@ -1009,9 +975,10 @@ impl Agent {
     /// Hands everything back: held messages for immediate redelivery, leases to others.
     async fn shut_down(&mut self) {
         while self.tasks.join_next().await.is_some() {}
-        let urls: Vec<String> = self.held.keys().cloned().collect();
-        for url in urls {
-            self.ack(&url, AckKind::Nak(None)).await;
+        for (_, held) in self.held.drain() {
+            for message in held.messages {
+                let _ = message.ack_with(AckKind::Nak(None)).await;
+            }
         }
         for partition in self.owned.keys() {
             let _ = self.nats.owners.delete(partition.to_string()).await;

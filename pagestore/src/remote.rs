@@ -182,14 +182,6 @@ impl RemoteStore {
         Ok(segments)
     }
 
-    /// The total size of the store's segments in bytes.
-    ///
-    /// # Errors
-    /// [`StoreError::Remote`].
-    pub async fn total_bytes(&self) -> Result<u64, StoreError> {
-        Ok(self.segments().await?.iter().map(|s| s.bytes).sum())
-    }
-
     /// Uploads the sealed segments of the local store `local` in order (all of them, or all
     /// but the last when `keep_last`: the one a running writer appends to) and removes each
     /// local copy once the store holds it. Stops at the first failure; what was not

@@ -13,7 +13,7 @@ use quarry_crawler::{CanonicalUrl, CrawlConfig, CrawlStats, Crawler, DataLayout}
 use crate::UsageError;
 use crate::config::Config;
 use crate::progress::Progress;
-use crate::store::{StoreLocation, upload_while};
+use crate::store::{StoreLocation, last_uploaded, upload_while};
 
 /// How often a crawl into object storage uploads the segments sealed since.
 const UPLOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
@@ -300,13 +300,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
     let stats = match location {
         StoreLocation::Local(_) => crawl_with_progress(crawler).await?,
         StoreLocation::Remote(remote) => {
-            let last = remote
-                .segments()
-                .await
-                .with_context(|| format!("listing the page store {}", remote.url()))?
-                .last()
-                .map(|s| s.id);
-            crawler.seal_segments_after(last);
+            crawler.seal_segments_after(last_uploaded(&remote).await?);
             let local = crawler.page_store().clone();
             let (finished, done) = tokio::sync::oneshot::channel::<()>();
             let crawl = async {

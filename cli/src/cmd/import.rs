@@ -9,7 +9,7 @@ use quarry_pagestore::{PageStore, StoreError, WriterOptions, read_warc_file};
 
 use crate::UsageError;
 use crate::config::Config;
-use crate::store::{StoreLocation, upload_while};
+use crate::store::{StoreLocation, last_uploaded, upload_rest};
 
 /// Import WARC files (from `wget --warc-file`, Common Crawl, warcio, …) into the page
 /// store of DIR, as if crawled. Run `quarry index rebuild` afterwards to search them.
@@ -51,14 +51,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
         StoreLocation::Remote(remote) => (DataLayout::new(&args.data).pages(), Some(remote)),
     };
     let last_uploaded = match remote {
-        Some(remote) => Some(
-            remote
-                .segments()
-                .await
-                .with_context(|| format!("listing the page store {}", remote.url()))?
-                .last()
-                .map(|s| s.id),
-        ),
+        Some(remote) => Some(last_uploaded(remote).await?),
         None => None,
     };
     let store = PageStore::open(&pages)
@@ -110,7 +103,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
     })?;
     drop(writer);
     if let Some(remote) = remote {
-        upload_while(&store, remote, std::time::Duration::MAX, async {}).await?;
+        upload_rest(&store, remote).await?;
     }
     println!(
         "imported {} responses from {} file(s) into {}; skipped {} not http(s), {} unreadable. \

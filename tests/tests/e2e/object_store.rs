@@ -58,6 +58,15 @@ fn crawl_args(dir: &Path, site: &FixtureSite, data: &Path, extra: &[&str]) -> Ve
     args
 }
 
+/// `quarry index rebuild --data DATA` with `extra` flags.
+fn rebuild_args(data: &Path, extra: &[&str]) -> Vec<String> {
+    ["index", "rebuild", "--data", &data.display().to_string()]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect()
+}
+
 fn quarry(args: &[String], env: &[(&str, String)]) -> Output {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     run_quarry_env(&args, env)
@@ -179,11 +188,7 @@ fn crawl_to_s3_then_index_elsewhere_update_and_retire() {
 
     // Another data directory, sharing nothing with the crawler but the bucket.
     let indexer_arg = indexer.display().to_string();
-    let mut rebuild: Vec<String> = ["index", "rebuild", "--data", &indexer_arg]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    rebuild.extend(with_store.iter().map(|s| s.to_string()));
+    let rebuild = rebuild_args(&indexer, &with_store);
     let output = quarry(&rebuild, &env);
     let built = succeeded(&output, "rebuild from s3");
     assert!(
@@ -331,12 +336,10 @@ fn a_crawl_killed_before_its_upload_loses_no_page() {
         "local crawl",
     );
     let indexer = dir.path().join("indexer");
-    let mut rebuild: Vec<String> = ["index", "rebuild", "--data", &indexer.display().to_string()]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    rebuild.extend(with_store.iter().map(|s| s.to_string()));
-    succeeded(&quarry(&rebuild, &env), "rebuild from s3");
+    succeeded(
+        &quarry(&rebuild_args(&indexer, &with_store), &env),
+        "rebuild from s3",
+    );
     let mirrored = stored_urls(&indexer.join("store-cache"));
     let expected = stored_urls(&reference.join("pages"));
     let lost: Vec<_> = expected.difference(&mirrored).collect();

@@ -108,10 +108,10 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The object store already holds a segment of this number with other content: two
-    /// writers are appending to one store.
+    /// Other writers took every segment number an upload tried to claim in the object
+    /// store (many writers racing on one store).
     #[error(
-        "segment {segment} already exists in {url} with other content: is another crawler writing to this store? The local copy is kept"
+        "could not claim a number for segment {segment} in {url}: other writers took each one first; the local copy is kept and goes up on the next upload"
     )]
     SegmentConflict {
         /// The segment.

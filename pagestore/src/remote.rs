@@ -3,10 +3,12 @@
 //!
 //! Under the store's prefix the layout is the local one: `segment-NNNNNN.warc.gz`,
 //! `checkpoints/NAME.json` and `retired.json`. The writer still appends to a local directory;
-//! a segment is uploaded once it is sealed and never changes afterwards. Uploads are
-//! put-if-absent, so two writers can never overwrite each other's segment; a segment that is
-//! already there with the same content counts as uploaded (a crash between the upload and
-//! the removal of the local copy). Readers mirror the sealed segments into a local cache
+//! a segment is uploaded once it is sealed and never changes afterwards. Several writers can
+//! share one store (the workers of a crawl on a shared frontier): each upload claims the next
+//! free segment number with a put-if-absent, so no writer overwrites another's segment and
+//! the store stays one sequence in upload order. A segment already there under the number
+//! its upload claimed counts as uploaded (a crash between the upload and the removal of the
+//! local copy). Readers mirror the sealed segments into a local cache
 //! directory and read them there with [`PageStore::records`]: the indexer reads every record
 //! of the segments it needs anyway, so a whole-object download is the cheapest way to read
 //! them.
@@ -187,9 +189,16 @@ impl RemoteStore {
     /// local copy once the store holds it. Stops at the first failure; what was not
     /// uploaded stays local and goes up on the next call.
     ///
+    /// Several writers may upload to one store (the workers of a shared crawl): each
+    /// segment goes up under the next number free in the store, claimed with a put-if-absent,
+    /// so the store's segments stay one gap-free sequence in upload order, which is the
+    /// order readers consume them in. The number is noted next to the local copy
+    /// (`.segment-NNNNNN.warc.gz.claim`) before the put, so after a crash between the upload
+    /// and the removal of the local copy the segment is found there and not uploaded twice.
+    ///
     /// # Errors
-    /// [`StoreError::SegmentConflict`] when the store holds a segment of the same number with
-    /// other content; [`StoreError::Remote`], [`StoreError::Io`].
+    /// [`StoreError::SegmentConflict`] when other writers took every number tried;
+    /// [`StoreError::Remote`], [`StoreError::Io`].
     pub async fn upload_sealed(
         &self,
         local: &PageStore,
@@ -200,62 +209,133 @@ impl RemoteStore {
             segments.pop();
         }
         let mut transfer = Transfer::default();
+        let mut next = None;
         for segment in segments {
             let bytes = tokio::fs::read(&segment.path)
                 .await
                 .map_err(|e| StoreError::io(&segment.path, e))?;
+            let claim = local.dir().join(claim_file_name(segment.id));
             if !bytes.is_empty() {
-                self.put_segment(segment.id, bytes).await?;
-                transfer.segments.push(segment.id);
+                let content = Content::new(bytes);
+                let id = match self.claimed_before(&claim, &content).await? {
+                    Some(id) => id,
+                    None => self.claim(segment.id, &claim, &content, &mut next).await?,
+                };
+                transfer.segments.push(id);
                 transfer.bytes += segment.bytes;
             }
             tokio::fs::remove_file(&segment.path)
                 .await
                 .map_err(|e| StoreError::io(&segment.path, e))?;
+            match tokio::fs::remove_file(&claim).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io(&claim, e)),
+            }
             transfer.removed.push(segment.id);
         }
         Ok(transfer)
     }
 
-    /// Puts one sealed segment if absent; an existing object with the same content counts.
-    async fn put_segment(&self, id: SegmentId, bytes: Vec<u8>) -> Result<(), StoreError> {
-        let path = self.object(&id.file_name());
-        let digest = data_encoding::HEXLOWER.encode(&Md5::digest(&bytes));
-        let size = bytes.len() as u64;
-        let options = PutOptions {
-            mode: PutMode::Create,
-            ..PutOptions::default()
+    /// The number an earlier upload of this content claimed, if the store holds it there.
+    async fn claimed_before(
+        &self,
+        claim: &Path,
+        content: &Content,
+    ) -> Result<Option<SegmentId>, StoreError> {
+        let text = match tokio::fs::read_to_string(claim).await {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io(claim, e)),
         };
-        match self
-            .objects
-            .put_opts(&path, PutPayload::from(bytes), options)
-            .await
-        {
-            Ok(_) => {}
-            Err(object_store::Error::AlreadyExists { .. }) => {
-                let existing = self
-                    .objects
-                    .head(&path)
-                    .await
-                    .map_err(|e| self.error(format!("checking segment {id}"), e))?;
-                // S3 gives a single-part object's MD5 as its ETag; other stores give an
-                // opaque tag, and then the size has to do.
-                let same_digest = existing
-                    .e_tag
-                    .as_deref()
-                    .map(|tag| tag.trim_matches('"'))
-                    .filter(|tag| tag.len() == 32 && tag.bytes().all(|b| b.is_ascii_hexdigit()))
-                    .is_none_or(|tag| tag.eq_ignore_ascii_case(&digest));
-                if existing.size != size || !same_digest {
-                    return Err(StoreError::SegmentConflict {
-                        segment: id,
-                        url: self.url.clone(),
-                    });
+        // A claim that does not parse was torn by a crash before its put: ignore it.
+        let Some(id) = text.trim().parse().ok().map(SegmentId) else {
+            return Ok(None);
+        };
+        Ok(self.holds(id, content).await?.then_some(id))
+    }
+
+    /// Puts `content` (local segment `local_id`) under the next free number: the one after
+    /// the highest in the store, or `next` when this call already knows it. A number another
+    /// writer took first is skipped.
+    async fn claim(
+        &self,
+        local_id: SegmentId,
+        claim: &Path,
+        content: &Content,
+        next: &mut Option<SegmentId>,
+    ) -> Result<SegmentId, StoreError> {
+        for _ in 0..CLAIM_ATTEMPTS {
+            let id = match *next {
+                Some(id) => id,
+                None => self.next_free(local_id).await?,
+            };
+            let dir = claim.parent().unwrap_or(Path::new("."));
+            let name = claim
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            checkpoint::write_atomically(dir, name, id.0.to_string().as_bytes())?;
+            let options = PutOptions {
+                mode: PutMode::Create,
+                ..PutOptions::default()
+            };
+            let path = self.object(&id.file_name());
+            match self
+                .objects
+                .put_opts(&path, PutPayload::from(content.bytes.clone()), options)
+                .await
+            {
+                Ok(_) => {
+                    *next = following(id);
+                    return Ok(id);
                 }
+                Err(object_store::Error::AlreadyExists { .. }) => {
+                    if self.holds(id, content).await? {
+                        *next = following(id);
+                        return Ok(id);
+                    }
+                    // Another writer took it: look again for the highest number.
+                    *next = None;
+                }
+                Err(e) => return Err(self.error(format!("uploading segment {id}"), e)),
             }
-            Err(e) => return Err(self.error(format!("uploading segment {id}"), e)),
         }
-        Ok(())
+        Err(StoreError::SegmentConflict {
+            segment: local_id,
+            url: self.url.clone(),
+        })
+    }
+
+    /// The number after the highest segment in the store (`local_id` in an empty one).
+    async fn next_free(&self, local_id: SegmentId) -> Result<SegmentId, StoreError> {
+        match self.segments().await?.last() {
+            Some(last) => {
+                following(last.id).ok_or(StoreError::SegmentIdsExhausted { last: last.id })
+            }
+            None => Ok(local_id),
+        }
+    }
+
+    /// Whether the store's segment `id` has exactly `content`.
+    async fn holds(&self, id: SegmentId, content: &Content) -> Result<bool, StoreError> {
+        let path = self.object(&id.file_name());
+        let existing = match self.objects.head(&path).await {
+            Ok(meta) => meta,
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(self.error(format!("checking segment {id}"), e)),
+        };
+        if existing.size != content.bytes.len() as u64 {
+            return Ok(false);
+        }
+        // S3 gives a single-part object's MD5 as its ETag. Other stores (and S3 with
+        // KMS encryption) give another tag: then compare the bytes themselves.
+        let tag = existing.e_tag.as_deref().map(|tag| tag.trim_matches('"'));
+        if tag.is_some_and(|tag| tag.eq_ignore_ascii_case(&content.md5)) {
+            return Ok(true);
+        }
+        let stored = self.read_small(&path).await?;
+        Ok(stored.is_some_and(|stored| stored == content.bytes.as_ref()))
     }
 
     /// Makes the local directory `cache` a mirror of the store's segments numbered `from` and
@@ -461,6 +541,35 @@ impl RemoteStore {
             }
         }
         Ok(doomed.into_iter().map(|s| s.id).collect())
+    }
+}
+
+/// How many segment numbers an upload tries before it gives up (other writers taking each
+/// one first).
+const CLAIM_ATTEMPTS: usize = 64;
+
+/// The file next to local segment `id` that names the number its upload claimed.
+fn claim_file_name(id: SegmentId) -> String {
+    format!(".{}.claim", id.file_name())
+}
+
+fn following(id: SegmentId) -> Option<SegmentId> {
+    id.0.checked_add(1).map(SegmentId)
+}
+
+/// A segment's bytes and their MD5 (hex), as S3 reports it for a single-part upload.
+struct Content {
+    bytes: bytes::Bytes,
+    md5: String,
+}
+
+impl Content {
+    fn new(bytes: Vec<u8>) -> Content {
+        let md5 = data_encoding::HEXLOWER.encode(&Md5::digest(&bytes));
+        Content {
+            bytes: bytes.into(),
+            md5,
+        }
     }
 }
 

@@ -51,7 +51,7 @@ pub struct Args {
     pub store: Option<String>,
     /// Share the crawl's frontier on NATS JetStream (`nats://HOST:PORT[/NAME]`): every
     /// `quarry crawl` given the same URL is one worker of one crawl. Give each worker its
-    /// own --data (and --store prefix) and the same seeds.
+    /// own --data and the same seeds; workers may share one --store in object storage.
     #[arg(long, value_name = "URL")]
     pub frontier: Option<String>,
     /// Print the final summary as JSON (one object on stdout) instead of a table.

@@ -100,39 +100,85 @@ async fn sealed_segments_move_up_and_the_open_one_stays() {
 }
 
 #[tokio::test]
-async fn a_segment_uploaded_before_a_crash_counts_and_another_writers_conflicts() {
+async fn a_segment_uploaded_before_a_crash_is_not_uploaded_twice() {
     let (_dir, local) = local_with_pages(3);
     let (memory, remote) = remote();
     let first = local.segments().unwrap().remove(0);
-    // A crash after the upload, before the local copy was removed.
+    // A crash after the upload under the claimed number 7, before the local copy went.
     let bytes = fs::read(&first.path).unwrap();
     memory
         .put(
-            &ObjectPath::from(format!("crawl/pages/{}", first.id.file_name())),
+            &ObjectPath::from("crawl/pages/segment-000007.warc.gz"),
             PutPayload::from(bytes),
         )
         .await
         .unwrap();
+    let claim = local.dir().join(claim_file_name(first.id));
+    fs::write(&claim, "7").unwrap();
     let transfer = remote.upload_sealed(&local, true).await.unwrap();
-    assert!(transfer.segments.contains(&first.id));
+    assert_eq!(transfer.segments[0], SegmentId(7));
+    assert_eq!(transfer.removed[0], first.id);
+    // The rest follow it, and nothing is in the store twice.
+    let stored = ids(&remote.segments().await.unwrap());
+    assert_eq!(stored[0], 7);
+    assert_eq!(stored.len(), transfer.segments.len(), "{stored:?}");
+    assert!(!claim.exists(), "the claim goes with the local copy");
 
-    // Another writer's segment 2 is already there: this one's stays local.
+    // A claim whose put never happened (or was another writer's number) is no upload.
     let (_dir, local) = local_with_pages(3);
     let (memory, remote) = self::remote();
-    let second = local.segments().unwrap()[1].clone();
+    let first = local.segments().unwrap().remove(0);
     memory
         .put(
-            &ObjectPath::from(format!("crawl/pages/{}", second.id.file_name())),
-            PutPayload::from(b"other content".to_vec()),
+            &ObjectPath::from("crawl/pages/segment-000001.warc.gz"),
+            PutPayload::from(b"another writer's".to_vec()),
         )
         .await
         .unwrap();
-    let error = remote.upload_sealed(&local, false).await.unwrap_err();
-    assert!(
-        matches!(error, StoreError::SegmentConflict { segment, .. } if segment == second.id),
-        "{error}"
-    );
-    assert!(second.path.exists(), "the conflicting segment is kept");
+    fs::write(local.dir().join(claim_file_name(first.id)), "1").unwrap();
+    let transfer = remote.upload_sealed(&local, false).await.unwrap();
+    assert_eq!(transfer.segments[0], SegmentId(2));
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = PageStore::open(cache_dir.path()).unwrap();
+    // Segment 1 is the other writer's; this one's pages start at 2.
+    remote.download(&cache, Some(SegmentId(2))).await.unwrap();
+    assert_eq!(urls(&cache).len(), 3);
+}
+
+#[tokio::test]
+async fn writers_sharing_a_store_take_the_next_free_numbers() {
+    let (_a, first) = local_with_pages(4);
+    let (_b, second) = local_with_pages(4);
+    let (a_urls, b_urls) = (urls(&first), urls(&second));
+    let (a_ids, b_ids) = (first.segments().unwrap(), second.segments().unwrap());
+    assert_eq!(a_ids[0].id, b_ids[0].id, "both number from 1");
+    let (_memory, remote) = remote();
+    // Interleaved: A's sealed ones, then B's, then the rest of each.
+    let a1 = remote.upload_sealed(&first, true).await.unwrap();
+    let b1 = remote.upload_sealed(&second, true).await.unwrap();
+    let a2 = remote.upload_sealed(&first, false).await.unwrap();
+    let b2 = remote.upload_sealed(&second, false).await.unwrap();
+    let mut claimed: Vec<u32> = [&a1, &b1, &a2, &b2]
+        .iter()
+        .flat_map(|t| t.segments.iter().map(|id| id.0))
+        .collect();
+    // One gap-free sequence, in upload order.
+    let total = a_ids.len() + b_ids.len();
+    assert_eq!(claimed, (1..=total as u32).collect::<Vec<_>>());
+    claimed.sort_unstable();
+    assert_eq!(ids(&remote.segments().await.unwrap()), claimed);
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = PageStore::open(cache_dir.path()).unwrap();
+    remote.download(&cache, None).await.unwrap();
+    let read = urls(&cache);
+    assert_eq!(read.len(), a_urls.len() + b_urls.len());
+    for url in a_urls.iter().chain(&b_urls) {
+        assert_eq!(
+            read.iter().filter(|u| *u == url).count(),
+            2,
+            "both wrote the same pages: {url}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -3,7 +3,9 @@
 //! between them and store every page of a many-host site exactly once. With a worker
 //! killed mid-crawl, the others finish it with no page lost, and only the URLs that
 //! worker held are fetched twice. Given-up URLs land in the dead-letter stream that
-//! `quarry errors list --frontier` reads.
+//! `quarry errors list --frontier` reads. Three workers sharing one page store on S3
+//! (moto on loopback), one killed mid-crawl, fill it with every page; two shards built
+//! from it answer like one index of it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -12,9 +14,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use quarry_pagestore::PageStore;
-use quarry_tests::binary::{KillOnDrop, quarry_bin, run_quarry};
+use quarry_tests::binary::{KillOnDrop, quarry_bin, run_quarry, start_serve};
 use quarry_tests::fixture::{FixtureOptions, FixtureSite, expected_pages, generated_pages};
 use quarry_tests::nats::NatsServer;
+use quarry_tests::s3::MotoServer;
+
+use crate::shards::{hits, search};
 
 /// Hosts of the many-host site, on 127.0.0.10 and up (one address each).
 const HOSTS: u8 = 6;
@@ -68,9 +73,22 @@ impl Crawl {
     }
 
     fn worker(&self, frontier: &str, name: &str) -> KillOnDrop {
-        let child = Command::new(quarry_bin())
-            .args(["crawl", "--seeds"])
-            .arg(&self.seeds)
+        self.worker_storing(frontier, name, None)
+    }
+
+    /// A worker whose page store is `store` (`--store URL` with the environment it needs).
+    fn worker_storing(
+        &self,
+        frontier: &str,
+        name: &str,
+        store: Option<(&str, &MotoServer)>,
+    ) -> KillOnDrop {
+        let mut command = Command::new(quarry_bin());
+        command.args(["crawl", "--seeds"]).arg(&self.seeds);
+        if let Some((url, moto)) = store {
+            command.args(["--store", url]).envs(moto.env());
+        }
+        let child = command
             .arg("--data")
             .arg(self.data(name))
             .args([
@@ -290,5 +308,118 @@ fn bad_frontier_urls_are_usage_errors() {
             "{url}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+}
+
+#[test]
+fn workers_sharing_a_bucket_feed_shards_that_answer_like_one_index() {
+    let test = "workers_sharing_a_bucket_feed_shards_that_answer_like_one_index";
+    let Some(nats) = NatsServer::start(test) else {
+        return;
+    };
+    let Some(moto) = MotoServer::start(test) else {
+        return;
+    };
+    moto.create_bucket("quarry");
+    let store = "s3://quarry/crawl";
+    let crawl = Crawl::new(Duration::from_millis(30), false);
+    // Small segments: each worker uploads several while it crawls.
+    let mut config = std::fs::read_to_string(&crawl.config).unwrap();
+    config = config.replace("[crawl]\n", "[crawl]\nsegment_max_bytes = 16384\n");
+    std::fs::write(&crawl.config, config).unwrap();
+    let frontier = nats.frontier("bucket");
+    let shared = Some((store, &moto));
+    let mut victim = crawl.worker_storing(&frontier, "w1", shared);
+    let others: Vec<KillOnDrop> = ["w2", "w3"]
+        .iter()
+        .map(|name| crawl.worker_storing(&frontier, name, shared))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stored_count(&crawl.data("w1")) < 5 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    victim.0.kill().expect("kill -9");
+    let _ = victim.0.wait();
+    for worker in others {
+        finish(worker, Duration::from_secs(120)).unwrap();
+    }
+    // The killed worker's pages wait in its data directory (acked, so nobody else fetches
+    // them); restarted, it uploads them, finds the shared crawl done and exits.
+    assert!(
+        stored_count(&crawl.data("w1")) > 0,
+        "the kill left pages to upload"
+    );
+    let restarted = crawl.worker_storing(&frontier, "w1", shared);
+    finish(restarted, Duration::from_secs(60)).unwrap();
+    for name in ["w1", "w2", "w3"] {
+        assert!(
+            stored(&crawl.data(name)).is_empty(),
+            "{name} kept pages locally"
+        );
+    }
+    let remote = moto.store("quarry", "crawl");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let segments = runtime.block_on(remote.segments()).unwrap();
+    let numbers: Vec<u32> = segments.iter().map(|s| s.id.0).collect();
+    let first = numbers[0];
+    assert_eq!(
+        numbers,
+        (first..first + numbers.len() as u32).collect::<Vec<_>>(),
+        "one gap-free sequence of segments from three writers"
+    );
+    assert!(numbers.len() >= 3, "{numbers:?}");
+    let cache = crawl.data("bucket-copy");
+    std::fs::create_dir_all(&cache).unwrap();
+    let cache = PageStore::open(&cache).unwrap();
+    runtime.block_on(remote.download(&cache, None)).unwrap();
+    let in_bucket: BTreeSet<String> = cache
+        .records(None)
+        .unwrap()
+        .map(|item| item.unwrap().1.url)
+        .collect();
+    let missing: Vec<_> = crawl.expected().difference(&in_bucket).cloned().collect();
+    assert!(missing.is_empty(), "not in the bucket: {missing:?}");
+
+    // One index of the bucket and two shards of it, on another data directory.
+    let search_data = crawl.data("search");
+    let data = search_data.to_str().unwrap();
+    let env = moto.env();
+    for shard in [None, Some("0/2"), Some("1/2")] {
+        let mut args = vec!["index", "rebuild", "--data", data, "--store", store];
+        if let Some(shard) = shard {
+            args.extend(["--shard", shard]);
+        }
+        let output = quarry_tests::binary::run_quarry_env(&args, &env);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let (_whole, whole) = start_serve(&["--data", data]);
+    let (_shard0, shard0) = start_serve(&["--data", data, "--shard", "0/2"]);
+    let (_shard1, shard1) = start_serve(&["--data", data, "--shard", "1/2"]);
+    let (_coordinator, coordinator) = start_serve(&["--shards", &format!("{shard0},{shard1}")]);
+    for query in [
+        "volcano",
+        "glaciers valleys",
+        "\"coral reefs\"",
+        "entry number",
+        "deserts OR rainforests",
+        "generated -volcano",
+        "title:generated page",
+    ] {
+        let one = search(&whole, query, None);
+        let sharded = search(&coordinator, query, None);
+        assert!(
+            !one["hits"].as_array().unwrap().is_empty(),
+            "{query}: no hits"
+        );
+        assert_eq!(sharded["total"], one["total"], "{query}");
+        assert!(sharded.get("partial").is_none(), "{query}: {sharded}");
+        assert_eq!(hits(&sharded), hits(&one), "{query}: top 10");
     }
 }

@@ -420,8 +420,8 @@ fn bad_store_urls_and_missing_buckets_are_clear_errors() {
 }
 
 #[test]
-fn two_writers_never_overwrite_each_others_segment() {
-    let Some(moto) = MotoServer::start("two_writers_never_overwrite_each_others_segment") else {
+fn two_writers_share_a_store_without_overwriting() {
+    let Some(moto) = MotoServer::start("two_writers_share_a_store_without_overwriting") else {
         return;
     };
     moto.create_bucket("shared");
@@ -450,18 +450,19 @@ fn two_writers_never_overwrite_each_others_segment() {
     let (_b, second) = write("second");
     let uploaded = block_on(remote.upload_sealed(&first, false)).unwrap();
     assert_eq!(uploaded.segments, [SegmentId(1)]);
-    // The server honours put-if-absent: the second writer's segment 1 is refused and kept.
-    let error = block_on(remote.upload_sealed(&second, false)).unwrap_err();
-    assert!(
-        matches!(error, quarry_pagestore::StoreError::SegmentConflict { .. }),
-        "{error}"
-    );
-    assert_eq!(second.segments().unwrap().len(), 1);
+    // The server honours put-if-absent: the second writer's segment 1 is refused, and it
+    // goes up as segment 2 instead.
+    let uploaded = block_on(remote.upload_sealed(&second, false)).unwrap();
+    assert_eq!(uploaded.segments, [SegmentId(2)]);
+    assert!(second.segments().unwrap().is_empty());
     let cache = tempfile::tempdir().unwrap();
     let cache = PageStore::open(cache.path()).unwrap();
     block_on(remote.download(&cache, None)).unwrap();
     assert_eq!(
         stored_urls(cache.dir()),
-        BTreeSet::from(["http://example.test/first".to_string()])
+        BTreeSet::from([
+            "http://example.test/first".to_string(),
+            "http://example.test/second".to_string()
+        ])
     );
 }

@@ -68,7 +68,7 @@ fn build(data: &str, shard: Option<&str>) {
     );
 }
 
-fn get(base: &str, path: &str) -> (u16, serde_json::Value) {
+pub(crate) fn get(base: &str, path: &str) -> (u16, serde_json::Value) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -88,7 +88,7 @@ fn get(base: &str, path: &str) -> (u16, serde_json::Value) {
     })
 }
 
-fn search(base: &str, query: &str, cursor: Option<&str>) -> serde_json::Value {
+pub(crate) fn search(base: &str, query: &str, cursor: Option<&str>) -> serde_json::Value {
     let mut path = format!("/search?limit=10&q={}", encode(query));
     if let Some(cursor) = cursor {
         path.push_str(&format!("&cursor={cursor}"));
@@ -104,7 +104,7 @@ fn encode(text: &str) -> String {
 
 /// The (url, score) hits of a page, ties in score put in URL order (the two sides break
 /// ties between equal scores by different document numbers).
-fn hits(page: &serde_json::Value) -> Vec<(String, String)> {
+pub(crate) fn hits(page: &serde_json::Value) -> Vec<(String, String)> {
     let mut hits: Vec<(f64, String)> = page["hits"]
         .as_array()
         .expect("hits")

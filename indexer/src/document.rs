@@ -5,9 +5,9 @@
 //! hidden elements, …) stays out of the body. Block-level elements separate words, so
 //! `<p>one</p><p>two</p>` never becomes `onetwo`.
 
-use quarry_pagestore::nesting::cap_nesting;
-use scraper::{Html, Node};
 use url::Url;
+
+use crate::html::{self, Sink, StartTag};
 
 /// The body text is cut at this many characters: beyond it a page is almost certainly
 /// generated junk, and the index should not grow without bound on one document.
@@ -121,12 +121,12 @@ pub fn is_html(content_type: Option<&str>, body: &[u8]) -> bool {
     }
 }
 
-fn is_hidden(element: &scraper::node::Element) -> bool {
-    element.attr("hidden").is_some()
-        || element
+fn is_hidden(tag: &StartTag<'_>) -> bool {
+    tag.attr("hidden").is_some()
+        || tag
             .attr("aria-hidden")
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        || element
+        || tag
             .attr("role")
             .is_some_and(|v| v.eq_ignore_ascii_case("navigation"))
 }
@@ -191,150 +191,158 @@ fn resolve_link(base: &Url, href: &str) -> Option<String> {
 }
 
 fn extract(html: &str, page_url: Option<&Url>) -> ExtractedDocument {
-    let document = Html::parse_document(&cap_nesting(html));
-    let mut base = page_url.cloned();
-    let mut lang = None;
-    let mut links: Vec<Link> = Vec::new();
-    // The link being read: its target and the text so far.
-    let mut open_link: Option<(String, String)> = None;
-    let mut link_depth = 0usize;
-    let mut title = String::new();
-    let mut first_h1 = String::new();
-    let mut headings = String::new();
-    let mut body = String::new();
-    // Byte budget for the body; characters are cut exactly at the end.
-    let body_limit = MAX_BODY_CHARS * 4;
+    let mut extractor = Extractor {
+        base: page_url.cloned(),
+        ..Extractor::default()
+    };
+    html::parse(html, &mut extractor);
+    extractor.finish()
+}
 
-    let mut skip_depth = 0usize;
-    let mut title_depth = 0usize;
-    let mut heading_depth = 0usize;
-    let mut heading = String::new();
-    let mut h1_open = false;
+/// Text, links and language, gathered from the elements and text of a page in document
+/// order.
+#[derive(Default)]
+struct Extractor {
+    base: Option<Url>,
+    lang: Option<String>,
+    links: Vec<Link>,
+    /// The link being read: its target and the text so far.
+    open_link: Option<(String, String)>,
+    link_depth: usize,
+    title: String,
+    first_h1: String,
+    headings: String,
+    body: String,
+    /// Elements open inside a skipped one (or the skipped one itself).
+    skip_depth: usize,
+    title_depth: usize,
+    heading_depth: usize,
+    heading: String,
+    h1_open: bool,
+}
 
-    for edge in document.tree.root().traverse() {
-        match edge {
-            ego_tree::iter::Edge::Open(node) => match node.value() {
-                Node::Element(element) => {
-                    let name = element.name();
-                    if name == "title" {
-                        title_depth += 1;
-                    }
-                    if name == "html" && lang.is_none() {
-                        lang = element.attr("lang").and_then(primary_language);
-                    }
-                    if name == "base"
-                        && let (Some(current), Some(href)) = (&base, element.attr("href"))
-                    {
-                        base = current.join(href.trim()).ok().or(base.clone());
-                    }
-                    if open_link.is_some() {
-                        if name == "a" {
-                            link_depth += 1;
-                        }
-                        if name == "img"
-                            && let (Some((_, text)), Some(alt)) =
-                                (&mut open_link, element.attr("alt"))
-                        {
-                            push_collapsed(text, alt, MAX_ANCHOR_BYTES);
-                        }
-                    } else if name == "a"
-                        && links.len() < MAX_LINKS
-                        && !element.attr("rel").is_some_and(|rel| {
-                            rel.split_ascii_whitespace()
-                                .any(|r| r.eq_ignore_ascii_case("nofollow"))
-                        })
-                        && let (Some(current), Some(href)) = (&base, element.attr("href"))
-                        && let Some(target) = resolve_link(current, href)
-                    {
-                        open_link = Some((target, String::new()));
-                        link_depth = 1;
-                    }
-                    if skip_depth > 0 || SKIPPED.contains(&name) || is_hidden(element) {
-                        skip_depth += 1;
-                        continue;
-                    }
-                    if matches!(name, "h1" | "h2" | "h3") {
-                        heading_depth += 1;
-                        h1_open = h1_open || name == "h1";
-                    }
-                    if BLOCKS.contains(&name) {
-                        end_block(&mut body);
-                    }
-                }
-                Node::Text(text) => {
-                    if title_depth > 0 && title.len() < 1024 {
-                        push_collapsed(&mut title, text, 1024);
-                    }
-                    if let Some((_, anchor)) = &mut open_link {
-                        push_collapsed(anchor, text, MAX_ANCHOR_BYTES);
-                    }
-                    if skip_depth == 0 {
-                        push_collapsed(&mut body, text, body_limit);
-                        if heading_depth > 0 {
-                            push_collapsed(&mut heading, text, 4096);
-                        }
-                    }
-                }
-                _ => {}
-            },
-            ego_tree::iter::Edge::Close(node) => {
-                if let Node::Element(element) = node.value() {
-                    let name = element.name();
-                    if name == "title" {
-                        title_depth = title_depth.saturating_sub(1);
-                    }
-                    if name == "a" && open_link.is_some() {
-                        link_depth = link_depth.saturating_sub(1);
-                        if link_depth == 0
-                            && let Some((target, text)) = open_link.take()
-                        {
-                            links.push(Link {
-                                target,
-                                text: text.trim().to_string(),
-                            });
-                        }
-                    }
-                    if skip_depth > 0 {
-                        skip_depth -= 1;
-                        continue;
-                    }
-                    if matches!(name, "h1" | "h2" | "h3") {
-                        heading_depth = heading_depth.saturating_sub(1);
-                        if heading_depth == 0 {
-                            let text = heading.trim();
-                            if h1_open && first_h1.is_empty() {
-                                first_h1 = text.to_string();
-                            }
-                            if !text.is_empty() && headings.len() < 64 * 1024 {
-                                headings.push_str(text);
-                                headings.push('\n');
-                            }
-                            heading.clear();
-                            h1_open = false;
-                        }
-                    }
-                    if BLOCKS.contains(&name) {
-                        end_block(&mut body);
-                    }
-                }
+/// Byte budget for the body; characters are cut exactly at the end.
+const BODY_LIMIT: usize = MAX_BODY_CHARS * 4;
+
+impl Sink for Extractor {
+    fn open(&mut self, name: &str, tag: &StartTag<'_>, foreign: bool) {
+        if name == "title" && !foreign {
+            self.title_depth += 1;
+        }
+        if name == "html" && self.lang.is_none() {
+            self.lang = tag.attr("lang").and_then(|tag| primary_language(&tag));
+        }
+        if name == "base"
+            && let (Some(current), Some(href)) = (&self.base, tag.attr("href"))
+        {
+            self.base = current.join(href.trim()).ok().or(self.base.clone());
+        }
+        if self.open_link.is_some() {
+            if name == "a" {
+                self.link_depth += 1;
             }
+            if name == "img"
+                && let (Some((_, text)), Some(alt)) = (&mut self.open_link, tag.attr("alt"))
+            {
+                push_collapsed(text, &alt, MAX_ANCHOR_BYTES);
+            }
+        } else if name == "a"
+            && self.links.len() < MAX_LINKS
+            && !tag.attr("rel").is_some_and(|rel| {
+                rel.split_ascii_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case("nofollow"))
+            })
+            && let (Some(current), Some(href)) = (&self.base, tag.attr("href"))
+            && let Some(target) = resolve_link(current, &href)
+        {
+            self.open_link = Some((target, String::new()));
+            self.link_depth = 1;
+        }
+        if self.skip_depth > 0 || SKIPPED.contains(&name) || is_hidden(tag) {
+            self.skip_depth += 1;
+            return;
+        }
+        if matches!(name, "h1" | "h2" | "h3") {
+            self.heading_depth += 1;
+            self.h1_open = self.h1_open || name == "h1";
+        }
+        if BLOCKS.contains(&name) {
+            end_block(&mut self.body);
         }
     }
 
-    let mut title = title.trim().to_string();
-    if title.is_empty() {
-        title = first_h1;
+    fn close(&mut self, name: &str, foreign: bool) {
+        if name == "title" && !foreign {
+            self.title_depth = self.title_depth.saturating_sub(1);
+        }
+        if name == "a" && self.open_link.is_some() {
+            self.link_depth = self.link_depth.saturating_sub(1);
+            if self.link_depth == 0
+                && let Some((target, text)) = self.open_link.take()
+            {
+                self.links.push(Link {
+                    target,
+                    text: text.trim().to_string(),
+                });
+            }
+        }
+        if self.skip_depth > 0 {
+            self.skip_depth -= 1;
+            return;
+        }
+        if matches!(name, "h1" | "h2" | "h3") {
+            self.heading_depth = self.heading_depth.saturating_sub(1);
+            if self.heading_depth == 0 {
+                let text = self.heading.trim();
+                if self.h1_open && self.first_h1.is_empty() {
+                    self.first_h1 = text.to_string();
+                }
+                if !text.is_empty() && self.headings.len() < 64 * 1024 {
+                    self.headings.push_str(text);
+                    self.headings.push('\n');
+                }
+                self.heading.clear();
+                self.h1_open = false;
+            }
+        }
+        if BLOCKS.contains(&name) {
+            end_block(&mut self.body);
+        }
     }
-    let mut body = body.trim().to_string();
-    cut_at_char_boundary(&mut body, MAX_BODY_CHARS);
-    ExtractedDocument {
-        page: ExtractedPage {
-            title,
-            headings: headings.trim_end().to_string(),
-            body,
-        },
-        links,
-        lang,
+
+    fn text(&mut self, text: &str) {
+        if self.title_depth > 0 && self.title.len() < 1024 {
+            push_collapsed(&mut self.title, text, 1024);
+        }
+        if let Some((_, anchor)) = &mut self.open_link {
+            push_collapsed(anchor, text, MAX_ANCHOR_BYTES);
+        }
+        if self.skip_depth == 0 {
+            push_collapsed(&mut self.body, text, BODY_LIMIT);
+            if self.heading_depth > 0 {
+                push_collapsed(&mut self.heading, text, 4096);
+            }
+        }
+    }
+}
+
+impl Extractor {
+    fn finish(self) -> ExtractedDocument {
+        let mut title = self.title.trim().to_string();
+        if title.is_empty() {
+            title = self.first_h1;
+        }
+        let mut body = self.body.trim().to_string();
+        cut_at_char_boundary(&mut body, MAX_BODY_CHARS);
+        ExtractedDocument {
+            page: ExtractedPage {
+                title,
+                headings: self.headings.trim_end().to_string(),
+                body,
+            },
+            links: self.links,
+            lang: self.lang,
+        }
     }
 }
 
@@ -344,6 +352,9 @@ fn primary_language(tag: &str) -> Option<String> {
     ((2..=3).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_lowercase()))
         .then_some(primary)
 }
+
+#[cfg(test)]
+mod differential;
 
 #[cfg(test)]
 mod tests {

@@ -28,6 +28,7 @@ mod document;
 mod error;
 mod generation;
 mod graph;
+mod html;
 mod schema;
 mod shard;
 mod state;

@@ -50,7 +50,6 @@ mod error;
 mod exchange;
 mod http;
 mod import;
-pub mod nesting;
 mod record;
 mod remote;
 mod retention;

@@ -51,57 +51,78 @@ pub struct ExtractedDocument {
 }
 
 /// Elements whose whole subtree is never indexed as body text.
-const SKIPPED: &[&str] = &[
-    "head", "script", "style", "noscript", "template", "nav", "footer", "svg", "math", "iframe",
-    "object", "embed", "select", "button", "canvas", "audio", "video",
-];
+fn is_skipped(name: &str) -> bool {
+    matches!(
+        name,
+        "head"
+            | "script"
+            | "style"
+            | "noscript"
+            | "template"
+            | "nav"
+            | "footer"
+            | "svg"
+            | "math"
+            | "iframe"
+            | "object"
+            | "embed"
+            | "select"
+            | "button"
+            | "canvas"
+            | "audio"
+            | "video"
+    )
+}
 
 /// Elements that separate words.
-const BLOCKS: &[&str] = &[
-    "address",
-    "article",
-    "aside",
-    "blockquote",
-    "br",
-    "dd",
-    "details",
-    "dialog",
-    "div",
-    "dl",
-    "dt",
-    "fieldset",
-    "figcaption",
-    "figure",
-    "form",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "header",
-    "hr",
-    "li",
-    "main",
-    "ol",
-    "p",
-    "pre",
-    "section",
-    "summary",
-    "table",
-    "td",
-    "th",
-    "tr",
-    "ul",
-    "option",
-    "caption",
-    "tbody",
-    "thead",
-    "tfoot",
-    "img",
-    "input",
-    "label",
-];
+fn is_block(name: &str) -> bool {
+    matches!(
+        name,
+        "address"
+            | "article"
+            | "aside"
+            | "blockquote"
+            | "br"
+            | "dd"
+            | "details"
+            | "dialog"
+            | "div"
+            | "dl"
+            | "dt"
+            | "fieldset"
+            | "figcaption"
+            | "figure"
+            | "form"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "header"
+            | "hr"
+            | "li"
+            | "main"
+            | "ol"
+            | "p"
+            | "pre"
+            | "section"
+            | "summary"
+            | "table"
+            | "td"
+            | "th"
+            | "tr"
+            | "ul"
+            | "option"
+            | "caption"
+            | "tbody"
+            | "thead"
+            | "tfoot"
+            | "img"
+            | "input"
+            | "label"
+    )
+}
 
 /// Whether a response with this `Content-Type` (and body) is an HTML page. Without a
 /// content type, the first bytes are sniffed for an HTML start.
@@ -258,7 +279,7 @@ impl Sink for Extractor {
             self.open_link = Some((target, String::new()));
             self.link_depth = 1;
         }
-        if self.skip_depth > 0 || SKIPPED.contains(&name) || is_hidden(tag) {
+        if self.skip_depth > 0 || is_skipped(name) || is_hidden(tag) {
             self.skip_depth += 1;
             return;
         }
@@ -266,7 +287,7 @@ impl Sink for Extractor {
             self.heading_depth += 1;
             self.h1_open = self.h1_open || name == "h1";
         }
-        if BLOCKS.contains(&name) {
+        if is_block(name) {
             end_block(&mut self.body);
         }
     }
@@ -305,7 +326,7 @@ impl Sink for Extractor {
                 self.h1_open = false;
             }
         }
-        if BLOCKS.contains(&name) {
+        if is_block(name) {
             end_block(&mut self.body);
         }
     }

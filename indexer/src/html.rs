@@ -73,244 +73,301 @@ impl StartTag<'_> {
     }
 }
 
-const VOID: &[&str] = &[
-    "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "img", "input",
-    "keygen", "link", "meta", "param", "source", "track", "wbr",
-];
+fn is_void(name: &str) -> bool {
+    matches!(
+        name,
+        "area"
+            | "base"
+            | "basefont"
+            | "bgsound"
+            | "br"
+            | "col"
+            | "embed"
+            | "frame"
+            | "hr"
+            | "img"
+            | "input"
+            | "keygen"
+            | "link"
+            | "meta"
+            | "param"
+            | "source"
+            | "track"
+            | "wbr"
+    )
+}
 
 /// Start tags that close an open `p` first.
-const CLOSES_P: &[&str] = &[
-    "address",
-    "article",
-    "aside",
-    "blockquote",
-    "center",
-    "details",
-    "dialog",
-    "dir",
-    "div",
-    "dl",
-    "fieldset",
-    "figcaption",
-    "figure",
-    "footer",
-    "header",
-    "hgroup",
-    "main",
-    "menu",
-    "nav",
-    "ol",
-    "p",
-    "search",
-    "section",
-    "summary",
-    "ul",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "pre",
-    "listing",
-    "form",
-    "plaintext",
-    "table",
-    "hr",
-    "xmp",
-    "li",
-    "dd",
-    "dt",
-];
+fn closes_p(name: &str) -> bool {
+    matches!(
+        name,
+        "address"
+            | "article"
+            | "aside"
+            | "blockquote"
+            | "center"
+            | "details"
+            | "dialog"
+            | "dir"
+            | "div"
+            | "dl"
+            | "fieldset"
+            | "figcaption"
+            | "figure"
+            | "footer"
+            | "header"
+            | "hgroup"
+            | "main"
+            | "menu"
+            | "nav"
+            | "ol"
+            | "p"
+            | "search"
+            | "section"
+            | "summary"
+            | "ul"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "pre"
+            | "listing"
+            | "form"
+            | "plaintext"
+            | "table"
+            | "hr"
+            | "xmp"
+            | "li"
+            | "dd"
+            | "dt"
+    )
+}
 
 /// The standard's "special" elements: an unmatched end tag stops at them.
-const SPECIAL: &[&str] = &[
-    "address",
-    "applet",
-    "area",
-    "article",
-    "aside",
-    "base",
-    "basefont",
-    "bgsound",
-    "blockquote",
-    "body",
-    "br",
-    "button",
-    "caption",
-    "center",
-    "col",
-    "colgroup",
-    "dd",
-    "details",
-    "dir",
-    "div",
-    "dl",
-    "dt",
-    "embed",
-    "fieldset",
-    "figcaption",
-    "figure",
-    "footer",
-    "form",
-    "frame",
-    "frameset",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "head",
-    "header",
-    "hgroup",
-    "hr",
-    "html",
-    "iframe",
-    "img",
-    "input",
-    "keygen",
-    "li",
-    "link",
-    "listing",
-    "main",
-    "marquee",
-    "menu",
-    "meta",
-    "nav",
-    "noembed",
-    "noframes",
-    "noscript",
-    "object",
-    "ol",
-    "p",
-    "param",
-    "plaintext",
-    "pre",
-    "script",
-    "search",
-    "section",
-    "select",
-    "source",
-    "style",
-    "summary",
-    "table",
-    "tbody",
-    "td",
-    "template",
-    "textarea",
-    "tfoot",
-    "th",
-    "thead",
-    "title",
-    "tr",
-    "track",
-    "ul",
-    "wbr",
-    "xmp",
-];
+fn is_special(name: &str) -> bool {
+    matches!(
+        name,
+        "address"
+            | "applet"
+            | "area"
+            | "article"
+            | "aside"
+            | "base"
+            | "basefont"
+            | "bgsound"
+            | "blockquote"
+            | "body"
+            | "br"
+            | "button"
+            | "caption"
+            | "center"
+            | "col"
+            | "colgroup"
+            | "dd"
+            | "details"
+            | "dir"
+            | "div"
+            | "dl"
+            | "dt"
+            | "embed"
+            | "fieldset"
+            | "figcaption"
+            | "figure"
+            | "footer"
+            | "form"
+            | "frame"
+            | "frameset"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "head"
+            | "header"
+            | "hgroup"
+            | "hr"
+            | "html"
+            | "iframe"
+            | "img"
+            | "input"
+            | "keygen"
+            | "li"
+            | "link"
+            | "listing"
+            | "main"
+            | "marquee"
+            | "menu"
+            | "meta"
+            | "nav"
+            | "noembed"
+            | "noframes"
+            | "noscript"
+            | "object"
+            | "ol"
+            | "p"
+            | "param"
+            | "plaintext"
+            | "pre"
+            | "script"
+            | "search"
+            | "section"
+            | "select"
+            | "source"
+            | "style"
+            | "summary"
+            | "table"
+            | "tbody"
+            | "td"
+            | "template"
+            | "textarea"
+            | "tfoot"
+            | "th"
+            | "thead"
+            | "title"
+            | "tr"
+            | "track"
+            | "ul"
+            | "wbr"
+            | "xmp"
+    )
+}
 
 /// Elements that belong in `head`.
-const HEAD_CONTENT: &[&str] = &[
-    "base", "basefont", "bgsound", "link", "meta", "noframes", "noscript", "script", "style",
-    "template", "title",
-];
+fn is_head_content(name: &str) -> bool {
+    matches!(
+        name,
+        "base"
+            | "basefont"
+            | "bgsound"
+            | "link"
+            | "meta"
+            | "noframes"
+            | "noscript"
+            | "script"
+            | "style"
+            | "template"
+            | "title"
+    )
+}
 
 /// Elements closed only by their own end tag when it is in scope.
-const SCOPED: &[&str] = &[
-    "address",
-    "applet",
-    "article",
-    "aside",
-    "blockquote",
-    "button",
-    "caption",
-    "center",
-    "colgroup",
-    "details",
-    "dialog",
-    "dir",
-    "div",
-    "dl",
-    "fieldset",
-    "figcaption",
-    "figure",
-    "footer",
-    "form",
-    "header",
-    "hgroup",
-    "listing",
-    "main",
-    "marquee",
-    "menu",
-    "nav",
-    "object",
-    "ol",
-    "pre",
-    "search",
-    "section",
-    "select",
-    "summary",
-    "table",
-    "tbody",
-    "template",
-    "tfoot",
-    "thead",
-    "ul",
-];
+fn is_scoped(name: &str) -> bool {
+    matches!(
+        name,
+        "address"
+            | "applet"
+            | "article"
+            | "aside"
+            | "blockquote"
+            | "button"
+            | "caption"
+            | "center"
+            | "colgroup"
+            | "details"
+            | "dialog"
+            | "dir"
+            | "div"
+            | "dl"
+            | "fieldset"
+            | "figcaption"
+            | "figure"
+            | "footer"
+            | "form"
+            | "header"
+            | "hgroup"
+            | "listing"
+            | "main"
+            | "marquee"
+            | "menu"
+            | "nav"
+            | "object"
+            | "ol"
+            | "pre"
+            | "search"
+            | "section"
+            | "select"
+            | "summary"
+            | "table"
+            | "tbody"
+            | "template"
+            | "tfoot"
+            | "thead"
+            | "ul"
+    )
+}
 
 /// HTML start tags that end foreign (`svg`, `math`) content.
-const BREAKOUT: &[&str] = &[
-    "b",
-    "big",
-    "blockquote",
-    "body",
-    "br",
-    "center",
-    "code",
-    "dd",
-    "div",
-    "dl",
-    "dt",
-    "em",
-    "embed",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "head",
-    "hr",
-    "i",
-    "img",
-    "li",
-    "listing",
-    "menu",
-    "meta",
-    "nobr",
-    "ol",
-    "p",
-    "pre",
-    "ruby",
-    "s",
-    "small",
-    "span",
-    "strong",
-    "strike",
-    "sub",
-    "sup",
-    "table",
-    "tt",
-    "u",
-    "ul",
-    "var",
-];
+fn breaks_out(name: &str) -> bool {
+    matches!(
+        name,
+        "b" | "big"
+            | "blockquote"
+            | "body"
+            | "br"
+            | "center"
+            | "code"
+            | "dd"
+            | "div"
+            | "dl"
+            | "dt"
+            | "em"
+            | "embed"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "head"
+            | "hr"
+            | "i"
+            | "img"
+            | "li"
+            | "listing"
+            | "menu"
+            | "meta"
+            | "nobr"
+            | "ol"
+            | "p"
+            | "pre"
+            | "ruby"
+            | "s"
+            | "small"
+            | "span"
+            | "strong"
+            | "strike"
+            | "sub"
+            | "sup"
+            | "table"
+            | "tt"
+            | "u"
+            | "ul"
+            | "var"
+    )
+}
 
 /// Formatting elements (the adoption agency's).
-const FORMATTING: &[&str] = &[
-    "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u",
-];
+fn is_formatting(name: &str) -> bool {
+    matches!(
+        name,
+        "a" | "b"
+            | "big"
+            | "code"
+            | "em"
+            | "font"
+            | "i"
+            | "nobr"
+            | "s"
+            | "small"
+            | "strike"
+            | "strong"
+            | "tt"
+            | "u"
+    )
+}
 
 const HEADINGS: &[&str] = &["h1", "h2", "h3", "h4", "h5", "h6"];
 
@@ -362,14 +419,24 @@ const COUNTED: &[&str] = &[
 ];
 
 /// Table parts: outside a table their start tags are ignored.
-const TABLE_PARTS: &[&str] = &[
-    "caption", "col", "colgroup", "frame", "tbody", "td", "tfoot", "th", "thead", "tr",
-];
+fn is_table_part(name: &str) -> bool {
+    matches!(
+        name,
+        "caption" | "col" | "colgroup" | "frame" | "tbody" | "td" | "tfoot" | "th" | "thead" | "tr"
+    )
+}
 
 /// The index of `table` in [`COUNTED`].
 const TABLE: usize = COUNTED.len() - 1;
 
 fn counted(name: &str) -> Option<usize> {
+    // A quick reject first: every counted name starts with one of these letters.
+    if !matches!(
+        name.as_bytes().first(),
+        Some(b'p' | b'l' | b'd' | b'a' | b't' | b'b' | b'h' | b'c' | b'o')
+    ) {
+        return None;
+    }
     COUNTED.iter().position(|c| *c == name)
 }
 
@@ -640,7 +707,7 @@ impl<'a> Reader<'a> {
             tag.name
         };
         if self.foreign() {
-            if !is_in(&name, BREAKOUT) {
+            if !breaks_out(&name) {
                 self.push(name, true, tag.self_closing, sink);
                 return;
             }
@@ -660,7 +727,7 @@ impl<'a> Reader<'a> {
                     self.mode = Mode::InHead;
                     return;
                 }
-                _ if is_in(&name, HEAD_CONTENT) => {
+                _ if is_head_content(&name) => {
                     self.push_implied_head(sink);
                     self.mode = Mode::InHead;
                 }
@@ -677,7 +744,7 @@ impl<'a> Reader<'a> {
                 if matches!(&*name, "html" | "head") {
                     return;
                 }
-                if !is_in(&name, HEAD_CONTENT) {
+                if !is_head_content(&name) {
                     self.start_body(sink);
                     if name == "body" {
                         // The body element itself, with its attributes (`hidden`).
@@ -692,7 +759,7 @@ impl<'a> Reader<'a> {
         if matches!(&*name, "html" | "head" | "body") {
             return;
         }
-        if is_in(&name, TABLE_PARTS) && self.counts[TABLE] == 0 {
+        if is_table_part(&name) && self.counts[TABLE] == 0 {
             return;
         }
         self.close_implied(&name, sink);
@@ -744,7 +811,7 @@ impl<'a> Reader<'a> {
         self_closing: bool,
         sink: &mut impl Sink,
     ) {
-        let void = !foreign && is_in(&name, VOID);
+        let void = !foreign && is_void(&name);
         if !void && !self_closing && self.stack.len() >= MAX_DEPTH {
             return;
         }
@@ -802,7 +869,7 @@ impl<'a> Reader<'a> {
             }
             _ => {}
         }
-        if is_in(name, CLOSES_P) {
+        if closes_p(name) {
             self.close_p(sink);
         }
         if is_in(name, HEADINGS)
@@ -836,7 +903,7 @@ impl<'a> Reader<'a> {
                 self.pop_to(at, sink);
                 return;
             }
-            if is_in(open, SPECIAL) && !matches!(&**open, "address" | "div" | "p") {
+            if is_special(open) && !matches!(&**open, "address" | "div" | "p") {
                 return;
             }
         }
@@ -987,7 +1054,7 @@ impl<'a> Reader<'a> {
                     self.pop_to(at, sink);
                 }
             }
-            _ if is_in(name, SCOPED) => {
+            _ if is_scoped(name) => {
                 let scope = if matches!(name, "table" | "tbody" | "thead" | "tfoot") {
                     TABLE_SCOPE
                 } else {
@@ -1002,14 +1069,14 @@ impl<'a> Reader<'a> {
                 // element comes first. A formatting element behind a special one is
                 // restructured by the adoption agency; what matters of that here is that
                 // the text before and after the end tag lands in separate nodes.
-                let formatting = is_in(name, FORMATTING);
+                let formatting = is_formatting(name);
                 for at in (0..self.stack.len()).rev() {
                     let open = &self.stack[at].name;
                     if open == name {
                         self.pop_to(at, sink);
                         return;
                     }
-                    if is_in(open, SPECIAL) {
+                    if is_special(open) {
                         if formatting && self.find_formatting(name).is_some() {
                             self.flush(sink);
                         }

@@ -86,7 +86,7 @@ fn reference(html: &str, page_url: Option<&Url>) -> ExtractedDocument {
                         open_link = Some((target, String::new()));
                         link_depth = 1;
                     }
-                    if skip_depth > 0 || SKIPPED.contains(&name) || is_hidden_element(element) {
+                    if skip_depth > 0 || is_skipped(name) || is_hidden_element(element) {
                         skip_depth += 1;
                         continue;
                     }
@@ -94,7 +94,7 @@ fn reference(html: &str, page_url: Option<&Url>) -> ExtractedDocument {
                         heading_depth += 1;
                         h1_open = h1_open || name == "h1";
                     }
-                    if BLOCKS.contains(&name) {
+                    if is_block(name) {
                         end_block(&mut body);
                     }
                 }
@@ -150,7 +150,7 @@ fn reference(html: &str, page_url: Option<&Url>) -> ExtractedDocument {
                             h1_open = false;
                         }
                     }
-                    if BLOCKS.contains(&name) {
+                    if is_block(name) {
                         end_block(&mut body);
                     }
                 }

@@ -431,6 +431,29 @@ index_runs() {
             check "$([ "$docs" -gt 0 ] && echo 1)" "quarry indexed no documents of $name"
             read -r wall _ <"$base.time.last"
             record "{\"section\": \"index\", \"corpus\": \"$name\", \"tool\": \"quarry\", \"rep\": $rep, \"documents\": $docs, \"seconds\": $wall, \"bytes\": $(json_get "$stats" index_bytes), \"html_bytes\": $html}"
+            # Quarry's analyzers and index on the peers' extracted text (`quarry eval` indexes a
+            # corpus of plain documents the way it indexes pages; one query to score).
+            local tbase=$WORK/index/$slug/quarry-text-$rep
+            log "index $name: quarry on the extracted text (quarry eval), run $rep/$REPS"
+            python3 - "$WORK/index/$slug/docs.jsonl" "$tbase" <<'PY'
+import json, sys
+docs, base = sys.argv[1], sys.argv[2]
+first = None
+with open(docs) as src, open(base + ".corpus.jsonl", "w") as out:
+    for line in src:
+        d = json.loads(line)
+        out.write(json.dumps({"_id": d["url"], "title": d["title"], "text": d["body"]}) + "\n")
+        first = first or d["url"]
+with open(base + ".queries.jsonl", "w") as out:
+    out.write(json.dumps({"_id": "q", "text": "the"}) + "\n")
+with open(base + ".qrels.tsv", "w") as out:
+    out.write("query-id\tcorpus-id\tscore\nq\t" + first + "\t1\n")
+PY
+            timed "$tbase" timeout "$CMD_TIMEOUT" "$QUARRY_BIN" eval --corpus "$tbase.corpus.jsonl" \
+                --queries "$tbase.queries.jsonl" --qrels "$tbase.qrels.tsv" --json ||
+                die "quarry eval failed: $(tail -n 5 "$tbase.err")"
+            record "{\"section\": \"index\", \"corpus\": \"$name\", \"tool\": \"quarry, same extracted text\", \"rep\": $rep, \"documents\": $(json_get "$tbase.out" documents), \"seconds\": $(json_get "$tbase.out" index_seconds), \"bytes\": $(json_get "$tbase.out" index_bytes), \"html_bytes\": $html, \"extract_seconds\": $(json_get "$WORK/index/$slug/extract.json" seconds)}"
+            rm -f "$tbase".corpus.jsonl
             local peer label out
             for peer in fts5 tantivy; do
                 if [ "$peer" = fts5 ]; then [ "$HAVE_FTS5" = 1 ] || continue; label="SQLite FTS5"; out=$WORK/index/$slug/fts5.sqlite; fi

@@ -61,7 +61,24 @@ struct Report {
     queries: usize,
     documents: u64,
     index_seconds: f64,
+    /// Bytes on disk of the index built (the whole generation directory).
+    index_bytes: u64,
     search_ms_per_query: f64,
+}
+
+/// The bytes of the files under `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => dir_bytes(&entry.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 fn open_lines(
@@ -197,6 +214,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
         queries: judged.len(),
         documents: built.documents,
         index_seconds: built.elapsed.as_secs_f64(),
+        index_bytes: dir_bytes(&index_dir),
         search_ms_per_query: started.elapsed().as_secs_f64() * 1000.0 / n,
     };
     if args.json {

@@ -576,6 +576,29 @@ struct Held {
 }
 
 /// Acknowledges the messages of a finished URL.
+/// Runs `work` (publishing what a held URL yielded) while telling the server every
+/// [`PROGRESS_EVERY`] that `messages` are still being worked on, so a slow publish never
+/// gets them redelivered (the agent's own progress acks only cover the URLs it holds).
+async fn in_progress<F: std::future::Future>(
+    messages: &[jetstream::Message],
+    work: F,
+) -> F::Output {
+    tokio::pin!(work);
+    let mut progress = tokio::time::interval(PROGRESS_EVERY);
+    // The first tick is immediate; the agent acked these moments ago.
+    progress.tick().await;
+    loop {
+        tokio::select! {
+            output = &mut work => return output,
+            _ = progress.tick() => {
+                for message in messages {
+                    let _ = message.ack_with(AckKind::Progress).await;
+                }
+            }
+        }
+    }
+}
+
 async fn acknowledge(counters: &SharedCounters, url: &str, messages: Vec<jetstream::Message>) {
     for message in messages {
         match message.double_ack().await {
@@ -681,7 +704,7 @@ impl Agent {
                     .unwrap_or_default();
                 self.tasks.spawn(async move {
                     if !discovered.is_empty() {
-                        match nats.publish(&discovered, Some(&url)).await {
+                        match in_progress(&messages, nats.publish(&discovered, Some(&url))).await {
                             Ok(new) => {
                                 counters.published.fetch_add(new, Ordering::Relaxed);
                                 counters
@@ -702,7 +725,7 @@ impl Agent {
                     .map(|h| h.messages)
                     .unwrap_or_default();
                 self.tasks.spawn(async move {
-                    if let Err(error) = nats.publish_dead(&letter).await {
+                    if let Err(error) = in_progress(&messages, nats.publish_dead(&letter)).await {
                         return warn!(%error, url = letter.url, "publishing a dead letter failed");
                     }
                     counters.dead.fetch_add(1, Ordering::Relaxed);

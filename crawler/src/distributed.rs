@@ -47,7 +47,8 @@ use crate::frontier::{DeadLetter, NewUrl};
 /// a partition holds few hosts: a worker reads each partition in order, and a partition
 /// whose next URLs all belong to one host would hold its other hosts back.
 pub const PARTITIONS: u32 = 128;
-/// URLs a worker holds per partition: enough to keep each of its hosts busy.
+/// URLs a worker holds per partition at least; more when fewer partitions have work (the
+/// window is shared among those that do).
 const PER_PARTITION: usize = 4;
 /// The longest pause before looking again at a partition found empty.
 const EMPTY_BACKOFF_MAX: Duration = Duration::from_millis(800);
@@ -796,8 +797,8 @@ impl Agent {
         }
     }
 
-    /// Pulls messages of the partitions held (not releasing): up to [`PER_PARTITION`] held
-    /// each and `window` in all. A partition found empty is looked at again after a pause
+    /// Pulls messages of the partitions held (not releasing): `window` in all, shared by the
+    /// partitions with work (at least [`PER_PARTITION`] each). A partition found empty is looked at again after a pause
     /// that doubles up to [`EMPTY_BACKOFF_MAX`].
     async fn pull(&mut self) -> Result<(), DistributedError> {
         let partitions = self.active_partitions();
@@ -806,12 +807,21 @@ impl Agent {
             *per_partition.entry(held.partition).or_default() += 1;
         }
         let now = Instant::now();
+        let idle = |partition: &u32| self.idle.get(partition).is_some_and(|(at, _)| *at > now);
+        // The window is shared by the partitions with work: the fewer they are, the more
+        // URLs each may hold, so that a partition's hosts behind a run of one host's links
+        // are reached (a partition is read in order).
+        let busy = partitions
+            .iter()
+            .filter(|p| !idle(p) || per_partition.contains_key(p))
+            .count();
+        let cap = PER_PARTITION.max(self.window / busy.max(1));
         // Which partitions to ask, and for how many: within the window in all.
         let mut budget = self.window.saturating_sub(self.held.len());
         let mut asks = Vec::new();
         for partition in partitions {
             let room = budget.min(
-                PER_PARTITION.saturating_sub(per_partition.get(&partition).copied().unwrap_or(0)),
+                cap.saturating_sub(per_partition.get(&partition).copied().unwrap_or(0)),
             );
             if room == 0 || self.idle.get(&partition).is_some_and(|(at, _)| *at > now) {
                 continue;

@@ -820,9 +820,8 @@ impl Agent {
         let mut budget = self.window.saturating_sub(self.held.len());
         let mut asks = Vec::new();
         for partition in partitions {
-            let room = budget.min(
-                cap.saturating_sub(per_partition.get(&partition).copied().unwrap_or(0)),
-            );
+            let room =
+                budget.min(cap.saturating_sub(per_partition.get(&partition).copied().unwrap_or(0)));
             if room == 0 || self.idle.get(&partition).is_some_and(|(at, _)| *at > now) {
                 continue;
             }

@@ -64,6 +64,12 @@ pub(crate) struct StartTag<'a> {
 }
 
 impl StartTag<'_> {
+    /// The attributes of an element no tag wrote (an implied `head`, a stray `</p>`).
+    const NONE: StartTag<'static> = StartTag {
+        html: "",
+        attrs: &[],
+    };
+
     /// The decoded value of the first attribute called `name` (ASCII lower case).
     pub(crate) fn attr(&self, name: &str) -> Option<Cow<'_, str>> {
         self.attrs
@@ -715,45 +721,33 @@ impl<'a> Reader<'a> {
             self.close_foreign(sink);
         }
         match self.mode {
-            Mode::BeforeHead => match &*name {
-                "html" => {
-                    if self.stack.is_empty() {
-                        self.push(name, false, false, sink);
-                    }
-                    return;
-                }
-                "head" => {
+            Mode::BeforeHead if name == "html" => {
+                if self.stack.is_empty() {
                     self.push(name, false, false, sink);
-                    self.mode = Mode::InHead;
+                }
+                return;
+            }
+            Mode::BeforeHead if name == "head" => {
+                self.push(name, false, false, sink);
+                self.mode = Mode::InHead;
+                return;
+            }
+            Mode::BeforeHead if is_head_content(&name) => {
+                self.push_implied_head(sink);
+                self.mode = Mode::InHead;
+            }
+            Mode::InHead | Mode::AfterHead if matches!(&*name, "html" | "head") => return,
+            Mode::InHead | Mode::AfterHead if is_head_content(&name) => {}
+            Mode::InBody => {}
+            // Anything else outside the body starts it.
+            _ => {
+                self.start_body(sink);
+                if name == "body" {
+                    // The body element itself, with its attributes (`hidden`).
+                    self.push(name, false, false, sink);
                     return;
-                }
-                _ if is_head_content(&name) => {
-                    self.push_implied_head(sink);
-                    self.mode = Mode::InHead;
-                }
-                _ => {
-                    self.start_body(sink);
-                    if name == "body" {
-                        // The body element itself, with its attributes (`hidden`).
-                        self.push(name, false, false, sink);
-                        return;
-                    }
-                }
-            },
-            Mode::InHead | Mode::AfterHead => {
-                if matches!(&*name, "html" | "head") {
-                    return;
-                }
-                if !is_head_content(&name) {
-                    self.start_body(sink);
-                    if name == "body" {
-                        // The body element itself, with its attributes (`hidden`).
-                        self.push(name, false, false, sink);
-                        return;
-                    }
                 }
             }
-            Mode::InBody => {}
         }
         // A second `html` or `body` only adds attributes to the first (not done here).
         if matches!(&*name, "html" | "head" | "body") {
@@ -775,11 +769,7 @@ impl<'a> Reader<'a> {
     /// Opens the implied `head` before a head element that came without one.
     fn push_implied_head(&mut self, sink: &mut impl Sink) {
         self.flush(sink);
-        let tag = StartTag {
-            html: "",
-            attrs: &[],
-        };
-        sink.open("head", &tag, false);
+        sink.open("head", &StartTag::NONE, false);
         self.stack.push(Open {
             name: Cow::Borrowed("head"),
             foreign: false,
@@ -792,11 +782,7 @@ impl<'a> Reader<'a> {
         if matches!(self.mode, Mode::InHead | Mode::AfterHead) {
             self.pop_until(|open| open.name == "head", sink);
         } else if self.mode == Mode::BeforeHead {
-            let head = StartTag {
-                html: "",
-                attrs: &[],
-            };
-            sink.open("head", &head, false);
+            sink.open("head", &StartTag::NONE, false);
             sink.close("head", false);
         }
         self.mode = Mode::InBody;
@@ -1026,11 +1012,7 @@ impl<'a> Reader<'a> {
                 Some(at) => self.pop_to(at, sink),
                 None => {
                     self.flush(sink);
-                    let tag = StartTag {
-                        html: self.html,
-                        attrs: &[],
-                    };
-                    sink.open("p", &tag, false);
+                    sink.open("p", &StartTag::NONE, false);
                     sink.close("p", false);
                 }
             },

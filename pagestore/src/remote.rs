@@ -265,16 +265,16 @@ impl RemoteStore {
         content: &Content,
         next: &mut Option<SegmentId>,
     ) -> Result<SegmentId, StoreError> {
+        let dir = claim.parent().unwrap_or(Path::new("."));
+        let name = claim
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         for _ in 0..CLAIM_ATTEMPTS {
             let id = match *next {
                 Some(id) => id,
                 None => self.next_free(local_id).await?,
             };
-            let dir = claim.parent().unwrap_or(Path::new("."));
-            let name = claim
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
             checkpoint::write_atomically(dir, name, id.0.to_string().as_bytes())?;
             let options = PutOptions {
                 mode: PutMode::Create,

@@ -9,7 +9,8 @@
 //! Both are rebuilt from exact counts: an update applies the word counts of the documents
 //! it removes and adds, so its dictionary equals a full rebuild's.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -33,35 +34,47 @@ const MAX_SCANNED: usize = 50_000;
 
 /// The distinct dictionary words of `text`, lower-cased: runs of letters and digits of
 /// 2 to 40 characters that are not all digits.
-pub fn dictionary_words(text: &str) -> impl Iterator<Item = String> + '_ {
+pub fn dictionary_words(text: &str) -> impl Iterator<Item = Cow<'_, str>> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|word| {
             WORD_CHARS.contains(&word.chars().count()) && !word.bytes().all(|b| b.is_ascii_digit())
         })
-        .map(str::to_lowercase)
+        .map(|word| {
+            if word
+                .bytes()
+                .any(|b| !b.is_ascii() || b.is_ascii_uppercase())
+            {
+                Cow::Owned(word.to_lowercase())
+            } else {
+                Cow::Borrowed(word)
+            }
+        })
 }
 
-/// Word document frequencies being counted for a generation.
+/// Word document frequencies being counted for a generation (in no order; the
+/// dictionary file sorts them).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct WordCounts(BTreeMap<String, u64>);
+pub(crate) struct WordCounts(HashMap<String, u64, foldhash::fast::RandomState>);
 
 impl WordCounts {
     /// Counts one document's words (each word once) with `sign` +1 (added) or -1 (removed).
     pub fn apply(&mut self, texts: &[&str], added: bool) {
-        let mut seen = std::collections::HashSet::new();
+        let mut seen: HashSet<Cow<'_, str>, foldhash::fast::RandomState> = HashSet::default();
         for text in texts {
-            for word in dictionary_words(text) {
-                if seen.contains(&word) {
-                    continue;
-                }
-                seen.insert(word.clone());
-                if added {
-                    *self.0.entry(word).or_default() += 1;
-                } else if let Some(count) = self.0.get_mut(&word) {
-                    *count = count.saturating_sub(1);
-                    if *count == 0 {
-                        self.0.remove(&word);
+            seen.extend(dictionary_words(text));
+        }
+        for word in seen {
+            if added {
+                match self.0.get_mut(&*word) {
+                    Some(count) => *count += 1,
+                    None => {
+                        self.0.insert(word.into_owned(), 1);
                     }
+                }
+            } else if let Some(count) = self.0.get_mut(&*word) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.0.remove(&*word);
                 }
             }
         }
@@ -99,14 +112,16 @@ impl Dictionary {
         words: &WordCounts,
         titles: &BTreeMap<String, u64>,
     ) -> Result<(), IndexError> {
-        write_map(&dir.join(WORDS_FILE), words.0.iter().map(|(k, v)| (k, *v)))?;
+        let mut sorted: Vec<(&String, u64)> = words.0.iter().map(|(k, v)| (k, *v)).collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        write_map(&dir.join(WORDS_FILE), sorted.into_iter())?;
         write_map(&dir.join(TITLES_FILE), titles.iter().map(|(k, v)| (k, *v)))
     }
 
     /// Reads the word counts of the generation in `dir` back (an update continues them).
     pub(crate) fn read_counts(dir: &Path) -> Result<WordCounts, IndexError> {
         let words = read_map(&dir.join(WORDS_FILE))?;
-        let mut counts = BTreeMap::new();
+        let mut counts = HashMap::default();
         let mut stream = words.stream();
         while let Some((key, value)) = stream.next() {
             counts.insert(String::from_utf8_lossy(key).into_owned(), value);

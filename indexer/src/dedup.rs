@@ -71,13 +71,16 @@ pub fn simhash(body: &str) -> Option<u64> {
             *vote += ((hash >> bit) & 1) as i32 * 2 - 1;
         }
     }
-    Some(
-        votes
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| **v > 0)
-            .fold(0u64, |acc, (bit, _)| acc | 1 << bit),
-    )
+    Some(fingerprint(&votes))
+}
+
+/// The bits whose shingles voted more for 1 than for 0.
+fn fingerprint(votes: &[i32; 64]) -> u64 {
+    votes
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| **v > 0)
+        .fold(0u64, |acc, (bit, _)| acc | 1 << bit)
 }
 
 /// Orders candidates so the best one to keep comes first: highest static rank, then no
@@ -235,13 +238,7 @@ mod tests {
                 *vote += if hash >> bit & 1 == 1 { 1 } else { -1 };
             }
         }
-        Some(
-            votes
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| **v > 0)
-                .fold(0u64, |acc, (bit, _)| acc | 1 << bit),
-        )
+        Some(fingerprint(&votes))
     }
 
     #[test]

@@ -94,10 +94,11 @@ fn is_stop_word(word: &str) -> bool {
 ///
 /// It gives exactly the tokens of tantivy's chain of `RemoveLongFilter`, `LowerCaser`,
 /// `AsciiFoldingFilter`, `StopWordFilter` and `Stemmer` over the same split (a test
-/// compares them on real text), at about half the cost: a token is not handed through
-/// five layers, and an ASCII word (most of them) is lower-cased by byte, never folded,
-/// and checked against the stop words by a `match`. Word frequencies follow Zipf's law,
-/// so most words are stemmed from the cache.
+/// compares them on real text), for less work: a token is not handed through five
+/// layers, and an ASCII word (most of them) is lower-cased by byte, never folded, and
+/// checked against the stop words by a `match` (indexing the Rust docs' extracted text
+/// went from 3.4–4.0 to 2.6–2.9 s). Word frequencies follow Zipf's law, so most words are
+/// stemmed from the cache.
 #[derive(Clone)]
 pub struct EnglishTokenizer<F> {
     /// Lower-cases and folds a non-ASCII word (tantivy's own filters, so the result is

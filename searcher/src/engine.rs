@@ -16,7 +16,9 @@ use tantivy::schema::Value;
 use tantivy::{IndexReader, ReloadPolicy, TantivyDocument};
 use tracing::info;
 
-use crate::cache::{CacheKey, CacheStats, DEFAULT_CACHE_ENTRIES, ResultCache};
+use crate::cache::{
+    CacheHit, CacheKey, CacheStats, CachedAnswer, DEFAULT_CACHE_ENTRIES, ResultCache,
+};
 use crate::crowding::{
     self, CANDIDATES_PER_HIT, DEFAULT_MAX_PER_HOST, HostLookup, HostSpread, Spread,
 };
@@ -179,6 +181,13 @@ pub struct Hit {
 /// The answer to a search.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct SearchResponse {
+    /// Time spent answering, in milliseconds.
+    ///
+    /// This field and `index_bytes_read` come first in the JSON: they are all a cache hit
+    /// changes, so the result cache keeps the rest of the JSON written once.
+    pub took_ms: f64,
+    /// Bytes this search read from index files (0 when answered from the result cache).
+    pub index_bytes_read: u64,
     /// The query as received.
     pub query: String,
     /// Number of matching documents. Hits held back by host crowding count too, so pages
@@ -186,16 +195,12 @@ pub struct SearchResponse {
     pub total: u64,
     /// `"eq"`: `total` is exact.
     pub total_relation: String,
-    /// Time spent answering, in milliseconds.
-    pub took_ms: f64,
     /// The hits of this page, best first.
     pub hits: Vec<Hit>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
     /// The index generation that answered.
     pub generation: String,
-    /// Bytes this search read from index files (0 when answered from the result cache).
-    pub index_bytes_read: u64,
     /// A spelling correction of the query (from the index's dictionary) that matches more
     /// pages; offered on the first page when the query matches fewer than
     /// [`DID_YOU_MEAN_BELOW`] pages.
@@ -377,13 +382,11 @@ impl SearchEngine {
     /// The served generation's cached response to `request`, if it answered it recently
     /// (`index_bytes_read` 0, `took_ms` the lookup's). Does not block beyond a short
     /// lock, so async code may call it before sending a search to the blocking pool.
-    pub fn cached(&self, request: &SearchRequest) -> Option<SearchResponse> {
+    pub fn cached(&self, request: &SearchRequest) -> Option<CacheHit> {
         let started = Instant::now();
         let key = CacheKey::new(&self.generation().to_string(), request);
-        let mut response = self.cache.get(&key)?;
-        response.took_ms = elapsed_ms(started);
-        response.index_bytes_read = 0;
-        Some(response)
+        let answer = self.cache.get(&key)?;
+        Some(CacheHit::new(answer, elapsed_ms(started)))
     }
 
     /// Runs a search, or answers from the result cache when the served generation answered
@@ -395,7 +398,7 @@ impl SearchEngine {
     /// cursor of another generation, index errors.
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResponse, SearchError> {
         match self.cached(request) {
-            Some(response) => Ok(response),
+            Some(hit) => Ok(hit.response()),
             None => self.search_fresh(request),
         }
     }
@@ -412,7 +415,8 @@ impl SearchEngine {
         response.index_bytes_read = read;
         // Keyed by the generation that answered: a reload may have happened meanwhile.
         let key = CacheKey::new(&response.generation, request);
-        self.cache.insert(key, response.clone());
+        self.cache
+            .insert(key, Arc::new(CachedAnswer::new(response.clone())));
         Ok(response)
     }
 

@@ -40,7 +40,7 @@ pub mod shards;
 pub mod snippet;
 pub mod suggest;
 
-pub use cache::{CacheStats, DEFAULT_CACHE_ENTRIES};
+pub use cache::{CacheHit, CacheStats, DEFAULT_CACHE_ENTRIES};
 pub use engine::{
     DID_YOU_MEAN_BELOW, EngineStats, Hit, MAX_LIMIT, SearchEngine, SearchRequest, SearchResponse,
 };

@@ -12,7 +12,7 @@ use super::{ApiDoc, ApiError, AppState, Backend, ErrorBody, ui};
 use crate::shards::{
     CandidatesRequest, CandidatesResponse, HitsRequest, HitsResponse, StatsRequest, StatsResponse,
 };
-use crate::{ErrorCode, SearchEngine, SearchRequest, SearchResponse};
+use crate::{CacheHit, ErrorCode, SearchEngine, SearchRequest, SearchResponse};
 
 /// Hits per page when `limit` is absent.
 pub const DEFAULT_LIMIT: usize = 10;
@@ -134,29 +134,59 @@ fn to_request(params: &SearchParams) -> Result<SearchRequest, ApiError> {
 pub async fn search(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<SearchResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let params = SearchParams::parse(raw.as_deref())?;
     let request = to_request(&params)?;
-    Ok(Json(answer(&state, request).await?))
+    Ok(match answer(&state, request).await? {
+        // The cached JSON as it was written, with this lookup's time.
+        Answer::Cached(hit) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            hit.json(),
+        )
+            .into_response(),
+        Answer::Searched(response) => Json(response).into_response(),
+    })
+}
+
+/// A search's answer: from the result cache or searched just now.
+enum Answer {
+    Cached(CacheHit),
+    Searched(SearchResponse),
+}
+
+impl Answer {
+    fn into_response(self) -> SearchResponse {
+        match self {
+            Answer::Cached(hit) => hit.response(),
+            Answer::Searched(response) => response,
+        }
+    }
 }
 
 /// Answers a search from the result cache, the index or the shards.
-async fn answer(state: &AppState, request: SearchRequest) -> Result<SearchResponse, ApiError> {
+async fn answer(state: &AppState, request: SearchRequest) -> Result<Answer, ApiError> {
     match &state.backend {
         Backend::Local(engine) => {
             // A cached answer costs a map lookup: no admission slot, no blocking pool.
-            if let Some(response) = engine.cached(&request) {
-                return Ok(response);
+            if let Some(hit) = engine.cached(&request) {
+                return Ok(Answer::Cached(hit));
             }
-            Ok(state
-                .run_blocking(move |engine| engine.search_fresh(&request))
-                .await??)
+            Ok(Answer::Searched(
+                state
+                    .run_blocking(move |engine| engine.search_fresh(&request))
+                    .await??,
+            ))
         }
         Backend::Shards(federation) => {
             let federation = federation.clone();
-            Ok(state
-                .run_async(async move { federation.search(&request).await })
-                .await??)
+            Ok(Answer::Searched(
+                state
+                    .run_async(async move { federation.search(&request).await })
+                    .await??,
+            ))
         }
     }
 }
@@ -338,7 +368,10 @@ pub async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Res
         Err(error) => Err(error),
     };
     match result {
-        Ok(response) => Html(ui::render(&ui::Page::results(&q, &response))).into_response(),
+        Ok(answer) => {
+            let response = answer.into_response();
+            Html(ui::render(&ui::Page::results(&q, &response))).into_response()
+        }
         Err(error) => (
             error.status(),
             Html(ui::render(&ui::Page::error(&q, &error))),

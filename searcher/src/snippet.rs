@@ -11,8 +11,9 @@
 //! for case-insensitively at word starts with one Aho-Corasick pass; each candidate word
 //! is analyzed alone (once per distinct word and query) to confirm it stems to a query
 //! term, so `position` does not count for `pos`. The pass stops at the first window of
-//! [`SNIPPET_CHARS`] holding every term the body has (else the window with the most
-//! weight of distinct terms wins), and the confirmed words of that passage are marked.
+//! [`SNIPPET_CHARS`] holding every term the body has, or past [`LOCATE_BYTES`] at the
+//! first window found (else the window with the most weight of distinct terms wins), and
+//! the confirmed words of that passage are marked.
 //! Only when no word is confirmed (a match only analysis finds, such as an accented word
 //! folded to the query's) does the generator analyze the first [`SNIPPET_SOURCE_BYTES`].
 
@@ -36,6 +37,15 @@ pub const SNIPPET_SOURCE_BYTES: usize = 200_000;
 /// At most this many confirmed term occurrences of one body are weighed when locating its
 /// passage.
 const MAX_OCCURRENCES: usize = 20_000;
+
+/// Past this many bytes of a body, the scan for a window holding every term the body has
+/// ends with the first window it finds, and the best window seen so far is shown.
+///
+/// On the Rust docs, bodies average 39 KB and a few reach 500 KB; with the scan running to
+/// the end of every body whose terms never meet in one window, 60% of the bytes scanned
+/// for snippets lay past 64 KiB. Elasticsearch bounds its highlighters the same way
+/// (`index.highlight.max_analyzed_offset`), far less tightly.
+const LOCATE_BYTES: usize = 64 * 1024;
 
 /// At most this many distinct words are remembered as confirmed or not per query.
 const MAX_REMEMBERED_WORDS: usize = 50_000;
@@ -210,7 +220,8 @@ fn body_terms(searcher: &Searcher, body: Field, terms: &[Term], address: DocAddr
 /// The confirmed occurrences of `text` in order, up to the end of the first window of
 /// [`SNIPPET_CHARS`] bytes holding every term of the body (`in_body[term]`, from the
 /// postings): that window is the best there is, so on long bodies most of the text is
-/// then never looked at.
+/// then never looked at. Past [`LOCATE_BYTES`] the occurrences end with the window of the
+/// first one found, holding every term or not.
 fn locate(
     locator: &Locator,
     confirmer: &mut Confirmer,
@@ -229,6 +240,11 @@ fn locate(
         let Some(slot) = live.get_mut(found.term) else {
             return true;
         };
+        let past_limit =
+            |first: &Occurrence| found.start >= first.start.max(LOCATE_BYTES) + SNIPPET_CHARS;
+        if occurrences.first().is_some_and(past_limit) {
+            return false;
+        }
         occurrences.push(found);
         *slot += 1;
         if *slot == 1 && counts(found.term) {
@@ -678,6 +694,28 @@ mod tests {
         let found = best(&["borrow", "checker"], &[0.1, 0.2], &text, &[true; 2]);
         assert!(found.contains("the borrow checker"), "{found:?}");
         assert!(!found.contains("checker alone"), "{found:?}");
+    }
+
+    #[test]
+    fn locator_settles_for_a_partial_window_past_the_scan_limit() {
+        let filler = "lorem ipsum dolor sit amet ".repeat(LOCATE_BYTES / 27 + 10);
+        let terms = ["borrow", "checker"];
+        let (locator, mut confirmer) = locator(&terms);
+        // The terms meet only past the limit: the lone early "borrow" is shown.
+        let text = format!("a borrow alone {filler} the borrow checker");
+        let found = locate(&locator, &mut confirmer, &text, &[true; 2]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].start, 2);
+        // Nothing before the limit: the scan goes on to the first window it finds.
+        let text = format!("{filler} checker here {filler} the borrow checker");
+        let found = locate(&locator, &mut confirmer, &text, &[true; 2]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(&text[found[0].start..found[0].end], "checker");
+        assert_eq!(found[0].start, filler.len() + 1);
+        // Within the limit the complete window is still found.
+        let text = format!("a borrow alone {} the borrow checker", &filler[..20_000]);
+        let found = locate(&locator, &mut confirmer, &text, &[true; 2]);
+        assert_eq!(found.len(), 2, "{found:?}");
     }
 
     #[test]

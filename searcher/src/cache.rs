@@ -286,7 +286,9 @@ mod tests {
             snippet: format!("…a <mark>match</mark> {n}\\ \t…"),
             score: 1.0 / (n as f32 + 3.0),
             host: "example.test".to_string(),
-            fetched_at: n.is_multiple_of(2).then(|| "2024-05-01T12:00:00Z".to_string()),
+            fetched_at: n
+                .is_multiple_of(2)
+                .then(|| "2024-05-01T12:00:00Z".to_string()),
             more_from_host: (n == 1).then(|| "site:example.test match".to_string()),
             explain: None,
         };

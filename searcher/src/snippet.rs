@@ -25,7 +25,7 @@ use tantivy::query::Query;
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{DocAddress, DocSet, Score, Searcher, TantivyDocument, Term};
+use tantivy::{DocAddress, DocSet, Score, Searcher, Term};
 
 /// Target snippet length in bytes of text (before escaping and marks).
 pub const SNIPPET_CHARS: usize = 220;
@@ -156,13 +156,10 @@ impl<'a> Snippets<'a> {
         }
     }
 
-    /// The highlighted snippet for the document at `address`; when its body has no match
+    /// The highlighted snippet for the document at `address`, whose stored body is
+    /// `body`; when the body has no match
     /// (e.g. only the title matched) the start of the body, escaped.
-    pub fn for_document(&mut self, address: DocAddress, document: &TantivyDocument) -> String {
-        let body = document
-            .get_first(self.body)
-            .and_then(|value| tantivy::schema::Value::as_str(&value))
-            .unwrap_or("");
+    pub fn for_document(&mut self, address: DocAddress, body: &str) -> String {
         let (Some(locator), Some(confirmer), Some(generator)) =
             (&self.locator, &mut self.confirmer, &self.generator)
         else {
@@ -592,8 +589,8 @@ mod tests {
     fn postings_decide_which_long_bodies_hold_a_term() {
         use tantivy::collector::TopDocs;
         use tantivy::query::QueryParser;
-        use tantivy::schema::{STORED, Schema, TEXT};
-        use tantivy::{Index, doc};
+        use tantivy::schema::{STORED, Schema, TEXT, Value};
+        use tantivy::{Index, TantivyDocument, doc};
 
         let mut builder = Schema::builder();
         let title = builder.add_text_field("title", TEXT | STORED);
@@ -621,7 +618,8 @@ mod tests {
         assert_eq!(hits.len(), 2);
         for (_, address) in hits {
             let document: TantivyDocument = searcher.doc(address).expect("stored");
-            let snippet = snippets.for_document(address, &document);
+            let text = document.get_first(body).and_then(|value| value.as_str());
+            let snippet = snippets.for_document(address, text.unwrap_or(""));
             if address.doc_id == 0 {
                 assert!(snippet.starts_with("lorem ipsum"), "{snippet}");
                 assert!(!snippet.contains("<mark>"), "{snippet}");

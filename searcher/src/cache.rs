@@ -56,14 +56,12 @@ pub(crate) struct CachedAnswer {
 const JSON_HEAD: &[u8] = br#"{"took_ms":0.0,"index_bytes_read":0"#;
 
 impl CachedAnswer {
-    /// Keeps `response`, writing its JSON.
-    pub(crate) fn new(response: SearchResponse) -> CachedAnswer {
-        let zeroed = SearchResponse {
-            took_ms: 0.0,
-            index_bytes_read: 0,
-            ..response.clone()
-        };
-        let json_tail = serde_json::to_vec(&zeroed)
+    /// Keeps `response`, writing its JSON. Its `took_ms` and `index_bytes_read` are not
+    /// kept: every hit sets its own.
+    pub(crate) fn new(mut response: SearchResponse) -> CachedAnswer {
+        response.took_ms = 0.0;
+        response.index_bytes_read = 0;
+        let json_tail = serde_json::to_vec(&response)
             .ok()
             .and_then(|json| json.strip_prefix(JSON_HEAD).map(<[u8]>::to_vec));
         CachedAnswer {
@@ -156,8 +154,14 @@ impl<V: Clone> ResultCache<V> {
         found
     }
 
-    /// Keeps `response` under `key`, evicting the least recently used entry when full.
-    pub(crate) fn insert(&self, key: CacheKey, response: V) {
+    /// Keeps the response `make` builds under `key`, evicting the least recently used
+    /// entry when full; a disabled cache does not build it.
+    pub(crate) fn insert_with(&self, key: CacheKey, make: impl FnOnce() -> V) {
+        if self.lru().capacity == 0 {
+            return;
+        }
+        // Built outside the lock: a response is serialized when it is kept.
+        let response = make();
         self.lru().insert(key, response);
     }
 
@@ -340,7 +344,7 @@ mod tests {
         let cache = ResultCache::<u32>::new(4);
         let key = CacheKey::new("gen-000001", &SearchRequest::new("x", 1, None).unwrap());
         assert!(cache.get(&key).is_none());
-        cache.insert(key.clone(), 7);
+        cache.insert_with(key.clone(), || 7);
         assert_eq!(cache.get(&key), Some(7));
         let stats = cache.stats();
         assert_eq!((stats.hits, stats.misses, stats.entries), (1, 1, 1));

@@ -417,7 +417,7 @@ impl SearchEngine {
         // Keyed by the generation that answered: a reload may have happened meanwhile.
         let key = CacheKey::new(&response.generation, request);
         self.cache
-            .insert(key, Arc::new(CachedAnswer::new(response.clone())));
+            .insert_with(key, || Arc::new(CachedAnswer::new(response.clone())));
         Ok(response)
     }
 

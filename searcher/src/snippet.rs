@@ -157,8 +157,8 @@ impl<'a> Snippets<'a> {
     }
 
     /// The highlighted snippet for the document at `address`, whose stored body is
-    /// `body`; when the body has no match
-    /// (e.g. only the title matched) the start of the body, escaped.
+    /// `body`; when the body has no match (e.g. only the title matched) the start of the
+    /// body, escaped.
     pub fn for_document(&mut self, address: DocAddress, body: &str) -> String {
         let (Some(locator), Some(confirmer), Some(generator)) =
             (&self.locator, &mut self.confirmer, &self.generator)

@@ -158,7 +158,7 @@ enum Answer {
 }
 
 impl Answer {
-    fn into_response(self) -> SearchResponse {
+    fn into_search_response(self) -> SearchResponse {
         match self {
             Answer::Cached(hit) => hit.response(),
             Answer::Searched(response) => response,
@@ -369,7 +369,7 @@ pub async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Res
     };
     match result {
         Ok(answer) => {
-            let response = answer.into_response();
+            let response = answer.into_search_response();
             Html(ui::render(&ui::Page::results(&q, &response))).into_response()
         }
         Err(error) => (

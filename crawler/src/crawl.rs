@@ -1,6 +1,10 @@
 //! The crawl loop: one scheduler task owns the frontier and the page-store writer; fetches
 //! run as tasks, at most `max_concurrent_fetches` at once and within per-host politeness.
 //!
+//! A page's connection slot is given back as soon as its response is in: link extraction
+//! runs afterwards as a job of its own, so with one connection per host the next fetch of
+//! the host overlaps the parsing of the last one instead of waiting for it.
+//!
 //! Outcomes are committed in batches (group commit): the page store is synced first, then
 //! the frontier transaction that removes the completed URLs from their queues. A crash
 //! between the two only means those URLs are fetched again on restart; a crash before the
@@ -146,13 +150,20 @@ enum JobOutput {
         result: Result<(u16, Option<String>, Vec<u8>), FetchError>,
         counted_ip: Option<std::net::IpAddr>,
     },
-    Page {
+    /// A page's response is in (its links not yet extracted).
+    Fetched {
         entry: QueuedUrl,
         result: Box<Result<PageResponse, FetchError>>,
-        links: PageLinks,
         /// The IP address the fetch was counted against (see [`Hosts::fetch_started`]).
         counted_ip: Option<std::net::IpAddr>,
         /// The record of the earlier fetch when this was a conditional refetch.
+        previous: Option<Box<FetchRecord>>,
+    },
+    /// A fetched HTML page's links are extracted.
+    Extracted {
+        entry: QueuedUrl,
+        result: Box<Result<PageResponse, FetchError>>,
+        links: PageLinks,
         previous: Option<Box<FetchRecord>>,
     },
 }
@@ -373,6 +384,7 @@ impl Crawler {
             scope: self.frontier.scope_hosts()?,
             stored_total: frontier_stats.stored_pages,
             pages_in_flight: 0,
+            extracting: 0,
             last_commit: Instant::now(),
             sitemaps: std::collections::HashMap::new(),
             sitemaps_started: HashSet::new(),
@@ -413,6 +425,8 @@ struct Run<'a> {
     scope: HashSet<String>,
     stored_total: u64,
     pages_in_flight: u64,
+    /// Jobs in `jobs` that extract links rather than fetch (they hold no connection).
+    extracting: usize,
     last_commit: Instant,
     /// Sitemap walks in progress, per host key.
     sitemaps: std::collections::HashMap<String, SitemapWalker>,
@@ -458,6 +472,11 @@ impl Run<'_> {
             || path_is_trap(url.as_url().path(), config.max_path_segments)
     }
 
+    /// Jobs holding a connection (fetches of pages, robots.txt and sitemaps).
+    fn fetching(&self) -> usize {
+        self.jobs.len() - self.extracting
+    }
+
     fn limit_reached(&self) -> bool {
         self.config()
             .max_pages
@@ -479,7 +498,7 @@ impl Run<'_> {
         loop {
             if !stopping {
                 let now = Instant::now();
-                while self.jobs.len() < max_jobs && !self.limit_reached() {
+                while self.fetching() < max_jobs && !self.limit_reached() {
                     let Some(host) = self.hosts.pop_ready(now) else {
                         break;
                     };
@@ -505,7 +524,7 @@ impl Run<'_> {
             if self.jobs.is_empty() && (!dispatching || self.hosts.is_idle()) && !shared_busy {
                 break;
             }
-            let mut wake = if dispatching && self.jobs.len() < max_jobs {
+            let mut wake = if dispatching && self.fetching() < max_jobs {
                 self.hosts.next_wakeup()
             } else {
                 None
@@ -525,6 +544,7 @@ impl Run<'_> {
                     info!(in_flight = self.jobs.len(), "stopping: in-flight fetches stay queued for the next run");
                     stopping = true;
                     self.jobs.abort_all();
+                    self.extracting = 0;
                 }
                 Some(joined) = self.jobs.join_next(), if !self.jobs.is_empty() => match joined {
                     Ok(output) => self.on_output(output)?,
@@ -769,14 +789,8 @@ impl Run<'_> {
                 .in_flight
                 .fetch_add(1, Ordering::Relaxed);
             let fetcher = self.crawler.fetcher.clone();
-            self.jobs.spawn(fetch_page_job(
-                fetcher,
-                entry,
-                token.clone(),
-                self.crawler.policy.clone(),
-                counted_ip,
-                previous,
-            ));
+            self.jobs
+                .spawn(fetch_page_job(fetcher, entry, counted_ip, previous));
             if more_connections {
                 self.hosts.schedule(host, delay);
             }
@@ -805,13 +819,21 @@ impl Run<'_> {
                 result,
                 counted_ip,
             } => self.on_sitemap(&host, &url, result, counted_ip),
-            JobOutput::Page {
+            JobOutput::Fetched {
+                entry,
+                result,
+                counted_ip,
+                previous,
+            } => self.on_fetched(entry, result, counted_ip, previous),
+            JobOutput::Extracted {
                 entry,
                 result,
                 links,
-                counted_ip,
                 previous,
-            } => self.on_page(entry, *result, links, counted_ip, previous.map(|p| *p)),
+            } => {
+                self.extracting -= 1;
+                self.on_page(entry, *result, links, previous.map(|p| *p))
+            }
         }
     }
 
@@ -940,21 +962,52 @@ impl Run<'_> {
         self.hosts.schedule(host, base);
     }
 
-    fn on_page(
+    /// A page's response is in: the host's connection is free for its next fetch, and an
+    /// HTML page goes on to link extraction.
+    fn on_fetched(
         &mut self,
         entry: QueuedUrl,
-        result: Result<PageResponse, FetchError>,
-        links: PageLinks,
+        result: Box<Result<PageResponse, FetchError>>,
         counted_ip: Option<std::net::IpAddr>,
-        previous: Option<FetchRecord>,
+        previous: Option<Box<FetchRecord>>,
     ) -> Result<(), CrawlError> {
-        let counters = self.crawler.counters.clone();
-        counters.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.pages_in_flight = self.pages_in_flight.saturating_sub(1);
-        let mut completion = Completion::new(entry.clone(), Disposition::Done(UrlState::Skipped));
-        let mut retry_after = None;
-        let mut slow_down = false;
-        let (response_time, ip) = match &result {
+        self.page_fetch_finished(&entry.host_key, &result, counted_ip);
+        let Ok(PageResponse::Html(fetched)) = &*result else {
+            return self.on_page(entry, *result, PageLinks::default(), previous.map(|p| *p));
+        };
+        let body = fetched.body.clone();
+        let content_type = fetched.header("content-type").map(str::to_string);
+        let base = entry.url.as_url().clone();
+        let robot_name = self.crawler.config.user_agent_token.clone();
+        let policy = self.crawler.policy.clone();
+        self.extracting += 1;
+        self.jobs.spawn(async move {
+            let links = tokio::task::spawn_blocking(move || {
+                let decoded = charset::decode_html(&body, content_type.as_deref());
+                extract_links(&decoded.text, &base, &robot_name, &policy)
+            })
+            .await
+            .unwrap_or_default();
+            JobOutput::Extracted {
+                entry,
+                result,
+                links,
+                previous,
+            }
+        });
+        Ok(())
+    }
+
+    /// The politeness bookkeeping of a finished page fetch: the host's delay adapts to the
+    /// response (or backs off after 429/503), its connection and IP slot are released, and
+    /// it is put back on the schedule.
+    fn page_fetch_finished(
+        &mut self,
+        host_key: &str,
+        result: &Result<PageResponse, FetchError>,
+        counted_ip: Option<std::net::IpAddr>,
+    ) {
+        let (response_time, ip) = match result {
             Ok(
                 PageResponse::Html(fetched)
                 | PageResponse::Status(fetched)
@@ -964,6 +1017,48 @@ impl Run<'_> {
             ) => (Some(fetched.elapsed), fetched.ip),
             Err(_) => (None, None),
         };
+        let (retry_after, slow_down) = match result {
+            Ok(PageResponse::Status(fetched)) => {
+                let retry_after = fetched.header("retry-after").and_then(parse_retry_after);
+                let overloaded = fetched.status == 429 || fetched.status == 503;
+                (retry_after, overloaded && retry_after.is_none())
+            }
+            _ => (None, false),
+        };
+        let now = Instant::now();
+        let delay = self.base_delay();
+        let factor = self.config().response_time_factor;
+        let max_backoff = Duration::from_millis(self.config().max_backoff_delay_ms);
+        let ip_delay = self.ip_delay();
+        let host_state = self.hosts.state(host_key, delay);
+        if slow_down {
+            // 429/503 without Retry-After: the host's delay doubles, up to a cap.
+            host_state.back_off(max_backoff);
+        } else if let Some(elapsed) = response_time {
+            host_state.adapt(elapsed, factor);
+        }
+        self.hosts
+            .fetch_finished(host_key, counted_ip, ip, delay, ip_delay);
+        if let Some(pause) = retry_after {
+            // 429/503 with Retry-After: the whole host waits, not just this URL.
+            let host_state = self.hosts.state(host_key, delay);
+            host_state.next_allowed = host_state.next_allowed.max(now + pause);
+        }
+        self.hosts.schedule(host_key, delay);
+    }
+
+    /// Stores a fetched page and records its outcome (committed with the next batch).
+    fn on_page(
+        &mut self,
+        entry: QueuedUrl,
+        result: Result<PageResponse, FetchError>,
+        links: PageLinks,
+        previous: Option<FetchRecord>,
+    ) -> Result<(), CrawlError> {
+        let counters = self.crawler.counters.clone();
+        counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.pages_in_flight = self.pages_in_flight.saturating_sub(1);
+        let mut completion = Completion::new(entry.clone(), Disposition::Done(UrlState::Skipped));
         completion.disposition = match result {
             Ok(PageResponse::Html(fetched)) => {
                 let directives = x_robots_tag(&fetched.headers, &self.config().user_agent_token);
@@ -1043,8 +1138,7 @@ impl Run<'_> {
             Ok(PageResponse::Status(fetched)) => {
                 debug!(url = %entry.url, status = fetched.status, "HTTP error status");
                 let status = fetched.status;
-                retry_after = fetched.header("retry-after").and_then(parse_retry_after);
-                slow_down = (status == 429 || status == 503) && retry_after.is_none();
+                let retry_after = fetched.header("retry-after").and_then(parse_retry_after);
                 self.writer.append(&page_record(fetched))?;
                 if status == 429 || (500..600).contains(&status) {
                     self.fail(
@@ -1075,27 +1169,6 @@ impl Run<'_> {
             }
         };
         self.pending.push(completion);
-        let host_key = entry.host_key;
-        let now = Instant::now();
-        let delay = self.base_delay();
-        let factor = self.config().response_time_factor;
-        let max_backoff = Duration::from_millis(self.config().max_backoff_delay_ms);
-        let ip_delay = self.ip_delay();
-        let host_state = self.hosts.state(&host_key, delay);
-        if slow_down {
-            // 429/503 without Retry-After: the host's delay doubles, up to a cap.
-            host_state.back_off(max_backoff);
-        } else if let Some(elapsed) = response_time {
-            host_state.adapt(elapsed, factor);
-        }
-        self.hosts
-            .fetch_finished(&host_key, counted_ip, ip, delay, ip_delay);
-        if let Some(pause) = retry_after {
-            // 429/503 with Retry-After: the whole host waits, not just this URL.
-            let host_state = self.hosts.state(&host_key, delay);
-            host_state.next_allowed = host_state.next_allowed.max(now + pause);
-        }
-        self.hosts.schedule(&host_key, delay);
         Ok(())
     }
 
@@ -1220,28 +1293,13 @@ fn httpdate_to_unix(value: &str) -> Option<u64> {
 async fn fetch_page_job(
     fetcher: Arc<Fetcher>,
     entry: QueuedUrl,
-    robot_name: String,
-    policy: Arc<UrlPolicy>,
     counted_ip: Option<std::net::IpAddr>,
     previous: Option<Box<FetchRecord>>,
 ) -> JobOutput {
     let result = fetcher.fetch_page(&entry.url, previous.as_deref()).await;
-    let mut links = PageLinks::default();
-    if let Ok(PageResponse::Html(fetched)) = &result {
-        let body = fetched.body.clone();
-        let content_type = fetched.header("content-type").map(str::to_string);
-        let base = entry.url.as_url().clone();
-        links = tokio::task::spawn_blocking(move || {
-            let decoded = charset::decode_html(&body, content_type.as_deref());
-            extract_links(&decoded.text, &base, &robot_name, &policy)
-        })
-        .await
-        .unwrap_or_default();
-    }
-    JobOutput::Page {
+    JobOutput::Fetched {
         entry,
         result: Box::new(result),
-        links,
         counted_ip,
         previous,
     }

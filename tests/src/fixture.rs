@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -173,6 +174,7 @@ pub struct FixtureOptions {
 pub struct FixtureSite {
     addr: SocketAddr,
     log: RequestLog,
+    concurrency: Arc<Concurrency>,
     changed: Arc<Mutex<HashSet<String>>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -181,8 +183,33 @@ pub struct FixtureSite {
 #[derive(Clone)]
 struct AppState {
     log: RequestLog,
+    concurrency: Arc<Concurrency>,
     options: FixtureOptions,
     changed: Arc<Mutex<HashSet<String>>>,
+}
+
+/// How many requests the site was handling at once: now, and at most so far.
+#[derive(Default)]
+struct Concurrency {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+/// Counts one request as in progress until dropped.
+struct InProgress(Arc<Concurrency>);
+
+impl InProgress {
+    fn start(concurrency: &Arc<Concurrency>) -> InProgress {
+        let now = concurrency.now.fetch_add(1, Ordering::SeqCst) + 1;
+        concurrency.max.fetch_max(now, Ordering::SeqCst);
+        InProgress(concurrency.clone())
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Title of `/flaky.html` once it answers.
@@ -310,6 +337,7 @@ async fn handle(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> 
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push((Instant::now(), logged.clone()));
+    let _in_progress = InProgress::start(&state.concurrency);
     if path != "/robots.txt" && !state.options.page_latency.is_zero() {
         tokio::time::sleep(state.options.page_latency).await;
     }
@@ -538,8 +566,10 @@ impl FixtureSite {
         let log: RequestLog = Arc::default();
         let changed: Arc<Mutex<HashSet<String>>> = Arc::default();
         let bind_ip = options.bind_ip.unwrap_or(Ipv4Addr::LOCALHOST);
+        let concurrency: Arc<Concurrency> = Arc::default();
         let state = AppState {
             log: log.clone(),
+            concurrency: concurrency.clone(),
             options,
             changed: changed.clone(),
         };
@@ -570,6 +600,7 @@ impl FixtureSite {
         FixtureSite {
             addr,
             log,
+            concurrency,
             changed,
             shutdown: Some(shutdown),
             thread: Some(thread),
@@ -601,6 +632,12 @@ impl FixtureSite {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(path.to_string());
+    }
+
+    /// The most requests the site was handling at the same time so far (a request counts
+    /// from its arrival until its handler returns, which includes `page_latency`).
+    pub fn max_concurrent_requests(&self) -> usize {
+        self.concurrency.max.load(Ordering::SeqCst)
     }
 
     /// The requests so far (path and query) with their arrival times.

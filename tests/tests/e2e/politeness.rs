@@ -151,3 +151,48 @@ fn politeness_bound_crawl_of_several_addresses_stays_near_the_ideal() {
         "{elapsed:?} vs ideal {ideal:?}"
     );
 }
+
+/// Crawls a 60-page site whose pages take 15 ms to answer, with no delay between requests
+/// and `connections` connections per host; returns the site once the crawl is done.
+fn crawl_with_connections(connections: usize) -> FixtureSite {
+    let site = FixtureSite::start(FixtureOptions {
+        page_latency: Duration::from_millis(15),
+        generated_pages: 60,
+        ..FixtureOptions::default()
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = CrawlConfig {
+        min_host_delay_ms: 0,
+        response_time_factor: 0.0,
+        max_connections_per_host: connections,
+        max_connections_per_ip: connections,
+        allow_private_addresses: true,
+        ..CrawlConfig::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let crawler = Crawler::open(dir.path(), config).expect("open crawler");
+    crawler
+        .add_seeds(&[CanonicalUrl::parse(&site.url("/")).expect("seed URL")])
+        .expect("add seed");
+    let stats = runtime
+        .block_on(crawler.run(std::future::pending()))
+        .expect("crawl");
+    assert_eq!(
+        stats.stored as usize,
+        expected_pages().len() + 60,
+        "{stats:?}"
+    );
+    site
+}
+
+#[test]
+fn a_host_never_gets_more_requests_at_once_than_its_connection_limit() {
+    // The connection slot of a page is given back when its response is in, before its
+    // links are extracted: that must never let a second request to the host start early.
+    let one = crawl_with_connections(1);
+    assert_eq!(one.max_concurrent_requests(), 1);
+
+    // The limit is the only thing holding the crawl back: with 3 it uses 3.
+    let three = crawl_with_connections(3);
+    assert_eq!(three.max_concurrent_requests(), 3);
+}

@@ -17,9 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use quarry_pagestore::{
-    PageRecord, PageStore, SegmentId, SegmentWriter, StoreError, WriterOptions, charset,
-};
+use quarry_pagestore::{PageRecord, PageStore, SegmentId, StoreError, WriterOptions, charset};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
@@ -36,6 +34,7 @@ use crate::politeness::{Hosts, RobotsState};
 use crate::robots::Robots;
 use crate::sitemap::{SitemapLimits, SitemapWalker};
 use crate::stats::{CrawlCounters, CrawlStats};
+use crate::store_thread::StoreThread;
 
 /// Commit at least this often while work completes.
 const COMMIT_INTERVAL: Duration = Duration::from_millis(250);
@@ -371,6 +370,7 @@ impl Crawler {
         if let Some(after) = self.seal_after {
             writer.seal(after)?;
         }
+        let writer = StoreThread::start(writer, self.store.dir().to_owned())?;
         let frontier_stats = self.frontier.stats()?;
         self.counters
             .queued
@@ -418,7 +418,8 @@ impl Crawler {
 /// The state of one run of the loop.
 struct Run<'a> {
     crawler: &'a Crawler,
-    writer: SegmentWriter,
+    /// The page-store writer, on its own thread (gzip runs beside the scheduler).
+    writer: StoreThread,
     hosts: Hosts,
     jobs: JoinSet<JobOutput>,
     pending: Vec<Completion>,
@@ -1076,7 +1077,7 @@ impl Run<'_> {
                         quarry_pagestore::NOINDEX_HEADER.to_string(),
                         "1".to_string(),
                     ));
-                    self.writer.append(&record)?;
+                    self.writer.append(record)?;
                     Disposition::Done(UrlState::Skipped)
                 } else {
                     completion.fetch_record = Some(fetch_record(&fetched, entry.depth));
@@ -1095,7 +1096,7 @@ impl Run<'_> {
                         CrawlCounters::bump(&counters.canonicalized);
                     }
                     let bytes = record.body.len() as u64;
-                    self.writer.append(&record)?;
+                    self.writer.append(record)?;
                     counters.stored_bytes.fetch_add(bytes, Ordering::Relaxed);
                     CrawlCounters::bump(&counters.stored);
                     if previous.is_none() {
@@ -1116,7 +1117,7 @@ impl Run<'_> {
                 Disposition::Done(UrlState::Stored)
             }
             Ok(PageResponse::Redirect { fetched, location }) => {
-                self.writer.append(&page_record(fetched))?;
+                self.writer.append(page_record(fetched))?;
                 CrawlCounters::bump(&counters.redirected);
                 let target = location
                     .and_then(|loc| self.config().url_policy.resolve(entry.url.as_url(), &loc));
@@ -1139,7 +1140,7 @@ impl Run<'_> {
                 debug!(url = %entry.url, status = fetched.status, "HTTP error status");
                 let status = fetched.status;
                 let retry_after = fetched.header("retry-after").and_then(parse_retry_after);
-                self.writer.append(&page_record(fetched))?;
+                self.writer.append(page_record(fetched))?;
                 if status == 429 || (500..600).contains(&status) {
                     self.fail(
                         &entry,

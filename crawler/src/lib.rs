@@ -33,6 +33,7 @@ pub mod politeness;
 pub mod robots;
 pub mod sitemap;
 pub mod stats;
+mod store_thread;
 
 pub use canonical::{CanonicalUrl, UrlPolicy};
 pub use config::{CrawlConfig, Scope};

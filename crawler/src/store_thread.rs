@@ -150,12 +150,18 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn appended_pages_are_in_the_store_after_a_sync_in_order() {
+    /// A page store in a temporary directory, with its writer on a [`StoreThread`].
+    fn store_with_thread() -> (tempfile::TempDir, PageStore, StoreThread) {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = PageStore::open(dir.path()).expect("store");
         let writer = store.writer(WriterOptions::default()).expect("writer");
         let thread = StoreThread::start(writer, dir.path().to_owned()).expect("thread");
+        (dir, store, thread)
+    }
+
+    #[test]
+    fn appended_pages_are_in_the_store_after_a_sync_in_order() {
+        let (_dir, store, thread) = store_with_thread();
         let sent: Vec<String> = (0..200).map(|i| format!("http://a.test/{i}")).collect();
         for url in &sent {
             thread.append(page(url)).expect("append");
@@ -171,10 +177,7 @@ mod tests {
 
     #[test]
     fn a_failed_append_fails_this_and_every_later_sync() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = PageStore::open(dir.path()).expect("store");
-        let writer = store.writer(WriterOptions::default()).expect("writer");
-        let thread = StoreThread::start(writer, dir.path().to_owned()).expect("thread");
+        let (_dir, store, thread) = store_with_thread();
         thread.append(page("http://a.test/good")).expect("append");
         let mut bad = page("http://a.test/bad");
         bad.headers

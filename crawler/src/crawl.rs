@@ -1,5 +1,6 @@
-//! The crawl loop: one scheduler task owns the frontier and the page-store writer; fetches
-//! run as tasks, at most `max_concurrent_fetches` at once and within per-host politeness.
+//! The crawl loop: one scheduler task owns the frontier and hands pages to the page-store
+//! writer, which runs on a thread of its own (`store_thread`); fetches run as
+//! tasks, at most `max_concurrent_fetches` at once and within per-host politeness.
 //!
 //! A page's connection slot is given back as soon as its response is in: link extraction
 //! runs afterwards as a job of its own, so with one connection per host the next fetch of
